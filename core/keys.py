@@ -1,0 +1,27 @@
+"""Typed application keys: every piece of app-wide state is declared here, once."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from core.calendar import WorkingCalendar
+    from core.clock import Clock
+    from core.settings import Settings
+    from core.state import StateStore
+
+CalendarHook = Callable[[AsyncSession, "WorkingCalendar"], Awaitable[None]]
+
+SETTINGS = web.AppKey("settings", "Settings")
+CLOCK = web.AppKey("clock", "Clock")
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+STATE = web.AppKey("state", "StateStore")
+CALENDAR = web.AppKey("calendar", "WorkingCalendar")
+# Called in one transaction when the calendar version changes, to recompute stored deadlines.
+CALENDAR_HOOKS = web.AppKey("calendar_hooks", list[CalendarHook])
+OPENAPI = web.AppKey("openapi", dict)

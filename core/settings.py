@@ -1,0 +1,150 @@
+"""One typed settings object, read from the environment and `.env`, built once at startup.
+
+The embedded default needs nothing: an SQLite file under `./data/` and the in-process state
+store. Setting `DATABASE_URL` (PostgreSQL) and `REDIS_URL` switches to production mode.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from typing_extensions import Annotated
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/zhangshangban.db"
+
+_ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; `lines` are one human-readable line per problem."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("; ".join(lines))
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    wechat_token: str | None = None
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_aes_key: str | None = None  # safe mode when set
+    wechat_miniapp_id: str | None = None
+    wechat_miniapp_secret: str | None = None
+    wechat_api_base_url: str = "https://api.weixin.qq.com/"
+
+    integration_clients: Annotated[dict[str, str], NoDecode] = {}
+    demo_data: bool | None = None  # default: on in embedded mode only
+    migrate_on_start: bool | None = None  # default: on in embedded mode only
+
+    calendar_file: Path = REPO_ROOT / "config" / "calendar_overrides.yaml"
+    calendar_reload_seconds: float = Field(default=30.0, gt=0)
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value.strip())
+        except ArgumentError:
+            raise ValueError(f"无法识别的数据库地址 {value!r}，应为 postgresql://用户@主机:端口/库名 或 sqlite:///路径") from None
+        backend = url.get_backend_name()
+        if backend not in _ASYNC_DRIVERS:
+            raise ValueError(f"不支持的数据库 {backend!r}，只支持 postgresql 与 sqlite")
+        if backend == "postgresql" and not url.database:
+            raise ValueError("PostgreSQL 地址缺少数据库名")
+        return url.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"无法识别的 Redis 地址 {value!r}，应为 redis://主机:端口/库号")
+        return value.strip()
+
+    @field_validator("wechat_aes_key")
+    @classmethod
+    def _aes_key(cls, value: str | None) -> str | None:
+        if value and len(value) != 43:
+            raise ValueError("WECHAT_AES_KEY 应为 43 个字符（微信公众平台的 EncodingAESKey）")
+        return value or None
+
+    @field_validator("wechat_api_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("WECHAT_API_BASE_URL 应以 http:// 或 https:// 开头")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("integration_clients", mode="before")
+    @classmethod
+    def _clients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError:
+                raise ValueError('INTEGRATION_CLIENTS 应为 JSON 对象，例如 {"idp": "密钥"}') from None
+        if isinstance(value, dict) and any(len(str(s)) < 16 for s in value.values()):
+            raise ValueError("INTEGRATION_CLIENTS 中每个密钥至少 16 个字符")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("LOG_LEVEL 应为 DEBUG、INFO、WARNING 或 ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _mode_defaults(self) -> Settings:
+        # Frozen model: fill the mode-dependent defaults through object.__setattr__ once.
+        if self.demo_data is None:
+            object.__setattr__(self, "demo_data", self.embedded)
+        if self.migrate_on_start is None:
+            object.__setattr__(self, "migrate_on_start", self.embedded)
+        return self
+
+    @property
+    def database(self) -> URL:
+        return make_url(self.database_url)
+
+    @property
+    def embedded(self) -> bool:
+        """True in the embedded default: SQLite file and in-process state."""
+        return self.database.get_backend_name() == "sqlite"
+
+    @property
+    def safe_mode(self) -> bool:
+        return self.wechat_aes_key is not None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; raise SettingsError with one line per bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]).upper() or "SETTINGS"
+            message = err["msg"].removeprefix("Value error, ")
+            lines.append(f"配置错误 {name}: {message}")
+        raise SettingsError(lines) from None

@@ -1,0 +1,194 @@
+"""Short-lived state (sessions, dedupe, rate limits, locks, tokens) behind one interface.
+
+`RedisStateStore` serves any number of processes; `MemoryStateStore` serves one process when
+no `REDIS_URL` is set. Both honour the same contract, checked by one shared test class.
+Values are strings (callers store JSON); TTLs are seconds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from abc import ABC, abstractmethod
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from core.errors import ServiceUnavailable
+
+
+class StateStoreUnavailable(ServiceUnavailable):
+    code = "state_store_unavailable"
+    message = "会话服务暂时不可用，请稍后再试"
+
+
+class StateStore(ABC):
+    """get/set with TTL, set-if-absent with TTL, increment with TTL, delete."""
+
+    @abstractmethod
+    async def get(self, key: str) -> str | None:
+        """The value, or None when absent or expired."""
+
+    @abstractmethod
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        """Store `value`; it expires after `ttl` seconds (never when None)."""
+
+    @abstractmethod
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        """Store only when the key is absent; True when this call stored it (a lock, a dedupe mark)."""
+
+    @abstractmethod
+    async def increment(self, key: str, ttl: float | None = None) -> int:
+        """Add one and return the new count; the TTL starts when the key is created (a fixed window)."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Remove the key; True when it existed."""
+
+    @abstractmethod
+    async def ttl(self, key: str) -> float | None:
+        """Seconds left, or None when absent or without expiry."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StateStoreUnavailable when the store cannot be reached."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def get_json(self, key: str) -> object | None:
+        raw = await self.get(key)
+        return None if raw is None else orjson.loads(raw)
+
+    async def set_json(self, key: str, value: object, ttl: float | None = None) -> None:
+        await self.set(key, orjson.dumps(value).decode(), ttl)
+
+
+def _ms(ttl: float | None) -> int | None:
+    if ttl is None:
+        return None
+    if ttl <= 0:
+        raise ValueError("ttl must be positive")
+    return max(1, int(ttl * 1000))
+
+
+class RedisStateStore(StateStore):
+    """Redis-backed store; an unreachable Redis surfaces as StateStoreUnavailable."""
+
+    # Increment and start the window atomically, so a crash between the two cannot leave a
+    # counter that never expires.
+    _INCR = "local n = redis.call('INCR', KEYS[1]) if n == 1 and ARGV[1] ~= '' then " \
+            "redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n"
+
+    def __init__(self, url: str, *, timeout: float = 2.0):
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                              decode_responses=True, health_check_interval=15)
+        self._incr = self._redis.register_script(self._INCR)
+
+    async def _call(self, coro):
+        try:
+            return await coro
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise StateStoreUnavailable() from exc
+
+    async def get(self, key: str) -> str | None:
+        return await self._call(self._redis.get(key))
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self._call(self._redis.set(key, value, px=_ms(ttl)))
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        return bool(await self._call(self._redis.set(key, value, px=_ms(ttl), nx=True)))
+
+    async def increment(self, key: str, ttl: float | None = None) -> int:
+        ms = _ms(ttl)
+        return int(await self._call(self._incr(keys=[key], args=["" if ms is None else ms])))
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self._call(self._redis.delete(key)))
+
+    async def ttl(self, key: str) -> float | None:
+        ms = await self._call(self._redis.pttl(key))
+        return ms / 1000 if ms >= 0 else None
+
+    async def ping(self) -> None:
+        await self._call(self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class MemoryStateStore(StateStore):
+    """In-process store for the embedded mode: one process, nothing survives a restart.
+
+    Expired keys are dropped when read and, so memory stays bounded, swept from a heap of
+    expiry times on every write. Each method runs without awaiting, so it is atomic on the loop.
+    """
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[str, float | None]] = {}
+        self._expiries: list[tuple[float, str]] = []
+
+    def _live(self, key: str) -> tuple[str, float | None] | None:
+        entry = self._data.get(key)
+        if entry is not None and entry[1] is not None and entry[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return entry
+
+    def _put(self, key: str, value: str, ttl: float | None) -> None:
+        expires = None if ttl is None else time.monotonic() + _ms(ttl) / 1000
+        self._data[key] = (value, expires)
+        if expires is not None:
+            heapq.heappush(self._expiries, (expires, key))
+        self._sweep()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        while self._expiries and self._expiries[0][0] <= now:
+            _, key = heapq.heappop(self._expiries)
+            self._live(key)
+
+    async def get(self, key: str) -> str | None:
+        entry = self._live(key)
+        return None if entry is None else entry[0]
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self._put(key, value, ttl)
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._put(key, value, ttl)
+        return True
+
+    async def increment(self, key: str, ttl: float | None = None) -> int:
+        entry = self._live(key)
+        if entry is None:
+            self._put(key, "1", ttl)
+            return 1
+        try:
+            count = int(entry[0]) + 1
+        except ValueError:
+            raise ValueError(f"value of {key} is not an integer") from None
+        self._data[key] = (str(count), entry[1])
+        return count
+
+    async def delete(self, key: str) -> bool:
+        return self._live(key) is not None and self._data.pop(key, None) is not None
+
+    async def ttl(self, key: str) -> float | None:
+        entry = self._live(key)
+        if entry is None or entry[1] is None:
+            return None
+        return max(0.0, entry[1] - time.monotonic())
+
+    async def ping(self) -> None:
+        return None
+
+
+def create_state_store(redis_url: str | None) -> StateStore:
+    """Redis when a URL is configured, else the in-process store."""
+    return RedisStateStore(redis_url) if redis_url else MemoryStateStore()

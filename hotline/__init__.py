@@ -1,0 +1,4 @@
+"""12345 tickets: lifecycle, working-day deadlines, escalation, agents and the console.
+
+Not built yet (issue: hotline).
+"""

@@ -1,0 +1,14 @@
+"""The mini-program's JSON API: thin handlers over the feature packages.
+
+Each module here declares typed handlers (see core.api) and `setup(app)` adds all routes.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from miniapp_api import calendar
+
+
+def setup(app: web.Application) -> None:
+    calendar.setup(app)

@@ -1,0 +1,127 @@
+"""政务掌上办 backend: `create_app(settings)` builds the service, `main()` runs it.
+
+    python server.py                      serve (embedded default: SQLite file, in-process state)
+    python server.py migrate              apply database migrations and exit
+    python server.py calendar check FILE  validate a calendar override file, show what it changes
+    python server.py calendar load FILE   validate and install it; running services pick it up
+    python server.py calendar show YEAR   list a year's holidays and make-up working days
+    python server.py kb check             validate the knowledge-base data files
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+import miniapp_api
+from core import health, keys, openapi
+from core.calendar_service import calendar_context
+from core.clock import Clock
+from core.datafile import DataFileError
+from core.db import database_context
+from core.logs import configure_logging
+from core.migrate import migrate
+from core.settings import Settings, SettingsError, load_settings
+from core.state import create_state_store
+from core.web import error_middleware, request_id_middleware
+
+log = logging.getLogger("server")
+
+
+async def _migrate_context(app: web.Application) -> AsyncIterator[None]:
+    if app[keys.SETTINGS].migrate_on_start:
+        await migrate(app[keys.ENGINE])
+    yield
+
+
+async def _state_context(app: web.Application) -> AsyncIterator[None]:
+    app[keys.STATE] = create_state_store(app[keys.SETTINGS].redis_url)
+    yield
+    await app[keys.STATE].close()
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """Compose the service. Nothing does I/O until the app starts (cleanup contexts)."""
+    app = web.Application(middlewares=[request_id_middleware, error_middleware],
+                          client_max_size=settings.max_body_bytes)
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or Clock()
+    app[keys.CALENDAR_HOOKS] = []
+    app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context])
+    health.setup(app)
+    miniapp_api.setup(app)
+    openapi.setup(app)
+    return app
+
+
+def _serve(settings: Settings) -> int:
+    app = create_app(settings)
+    mode = "embedded (SQLite, in-process state)" if settings.embedded else "production"
+    log.info("starting", extra={"url": f"http://{settings.host}:{settings.port}/", "mode": mode,
+                                "state_store": "redis" if settings.redis_url else "in-process"})
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+    except OSError as exc:
+        print(f"无法在端口 {settings.port} 上启动：{exc.strerror or exc}（可用 PORT 换一个端口）", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from core.db import create_engine
+
+    engine = create_engine(settings)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="server.py", description="政务掌上办 backend")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the service (the default)")
+    commands.add_parser("migrate", help="apply database migrations")
+    cal = commands.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="action", required=True)
+    cal.add_parser("check", help="validate an override file and show what it changes").add_argument("file")
+    cal.add_parser("load", help="validate and install an override file").add_argument("file")
+    cal.add_parser("show", help="a year's days off and make-up working days").add_argument("year", type=int)
+    kb = commands.add_parser("kb", help="the knowledge base").add_subparsers(dest="action", required=True)
+    kb.add_parser("check", help="validate the data files")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print("\n".join(exc.lines), file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        if args.command == "migrate":
+            asyncio.run(_migrate(settings))
+            print("数据库已迁移到最新版本")
+            return 0
+        if args.command == "calendar":
+            from core import calendar_cli
+
+            return calendar_cli.run(settings, args.action, getattr(args, "file", None), getattr(args, "year", None))
+        if args.command == "kb":
+            from knowledge_base import catalogue
+
+            return catalogue.main()
+        return _serve(settings)
+    except DataFileError as exc:
+        print(f"数据文件有误 {exc.path}：" + "；".join(exc.problems), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""The one error format, request ids, and the deadline endpoint of the mini-program API."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from aiohttp import web
+
+from core.logs import configure_logging
+from server import create_app
+
+
+async def test_deadline_over_national_day_2026(client):
+    response = await client.get("/api/v1/calendar/deadline", params={"from": "2026-09-30", "working_days": "5"})
+    assert response.status == 200
+    body = await response.json()
+    assert body["due_date"] == "2026-10-13"
+    assert body["deadline"] == "2026-10-13T23:59:59+08:00"
+    assert body["provisional"] is False
+    assert body["calendar_version"]
+
+
+async def test_deadline_into_an_unpublished_year_is_provisional(client):
+    response = await client.get("/api/v1/calendar/deadline", params={"from": "2026-12-24", "working_days": "15"})
+    body = await response.json()
+    assert response.status == 200
+    assert body["due_date"].startswith("2027-01-")
+    assert body["provisional"] is True
+
+
+async def test_bad_parameters_get_a_chinese_message_and_a_stable_code(client):
+    cases = [
+        ({"working_days": "5"}, "from"),
+        ({"from": "2026-13-40", "working_days": "5"}, "from"),
+        ({"from": "2026-09-30", "working_days": "-1"}, "working_days"),
+        ({"from": "2026-09-30", "working_days": "五"}, "working_days"),
+    ]
+    for params, field in cases:
+        response = await client.get("/api/v1/calendar/deadline", params=params)
+        body = await response.json()
+        assert response.status == 400, params
+        assert body["error"]["code"] == "invalid_input"
+        assert field in body["error"]["message"]
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in body["error"]["message"])
+        assert body["error"]["details"][0]["field"] == field
+
+
+async def test_a_date_outside_the_calendar_is_refused(client):
+    response = await client.get("/api/v1/calendar/deadline", params={"from": "1999-12-31", "working_days": "1"})
+    assert response.status == 400
+    assert (await response.json())["error"]["code"] == "date_out_of_range"
+
+
+async def test_unknown_paths_and_methods_answer_in_the_error_format(client):
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status == 404
+    assert (await response.json())["error"]["code"] == "not_found"
+    response = await client.post("/api/v1/calendar/deadline")
+    assert response.status == 405
+    assert (await response.json())["error"]["code"] == "method_not_allowed"
+
+
+async def test_request_id_is_echoed_or_made(client):
+    response = await client.get("/healthz", headers={"X-Request-Id": "abc12345-trace"})
+    assert response.headers["X-Request-Id"] == "abc12345-trace"
+    made = (await client.get("/healthz", headers={"X-Request-Id": "<bad id>"})).headers["X-Request-Id"]
+    assert made != "<bad id>" and len(made) == 32
+
+
+async def test_an_unexpected_error_hides_the_trace_and_logs_it_with_the_request_id(aiohttp_client, make_settings):
+    async def boom(_request: web.Request) -> web.Response:
+        raise RuntimeError("secret detail for 11010519491231002X")
+
+    app = create_app(make_settings())
+    app.router.add_get("/boom", boom)
+    client = await aiohttp_client(app)
+    buffer = io.StringIO()
+    configure_logging("INFO", buffer)
+    try:
+        response = await client.get("/boom", headers={"X-Request-Id": "req-0000boom"})
+    finally:
+        configure_logging("INFO")
+    body = await response.json()
+    assert response.status == 500
+    assert body == {"error": {"code": "internal_error", "message": "系统繁忙，请稍后再试"}}
+    lines = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    [failure] = [entry for entry in lines if entry["msg"] == "unhandled error"]
+    assert failure["request_id"] == "req-0000boom"
+    assert "RuntimeError" in failure["exc"]
+    assert "11010519491231002X" not in buffer.getvalue()
+    assert "110105********002X" in failure["exc"]
+    [access] = [entry for entry in lines if entry["msg"] == "request"]
+    assert access["status"] == 500 and access["request_id"] == "req-0000boom"
+    logging.getLogger().handlers  # handlers restored by configure_logging above

@@ -1,0 +1,64 @@
+"""Liveness and readiness: /readyz names the dependency that does not answer."""
+
+from __future__ import annotations
+
+import socket
+
+from sqlalchemy.engine import make_url
+
+from server import create_app
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_healthz_and_readyz_answer_200_when_all_is_up(client):
+    assert (await client.get("/healthz")).status == 200
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert await response.json() == {"status": "ok", "checks": {"database": "ok", "state_store": "ok"}}
+
+
+async def test_readyz_names_the_state_store_when_redis_is_down(aiohttp_client, make_settings):
+    client = await aiohttp_client(create_app(make_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")))
+    assert (await client.get("/healthz")).status == 200
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["state_store"] != "ok"
+    assert body["error"]["code"] == "not_ready" and body["error"]["failed"] == ["state_store"]
+    assert "Redis" in body["error"]["message"]
+
+
+async def test_readyz_names_the_database_when_postgresql_is_down(aiohttp_client, make_settings, database_url):
+    down = make_url(database_url).set(host="127.0.0.1", port=closed_port())
+    client = await aiohttp_client(create_app(make_settings(database_url=down.render_as_string(False))))
+    assert (await client.get("/healthz")).status == 200
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503
+    assert body["error"]["failed"] == ["database"]
+    assert body["checks"]["state_store"] == "ok"
+
+
+async def test_readyz_refuses_a_database_that_was_never_migrated(aiohttp_client, make_settings, tmp_path):
+    client = await aiohttp_client(create_app(make_settings(database_url=f"sqlite:///{tmp_path}/empty.db")))
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503
+    assert body["error"]["failed"] == ["database"]
+    assert "migrate" in body["checks"]["database"]
+
+
+async def test_embedded_mode_migrates_and_is_ready_without_redis(aiohttp_client, make_settings, tmp_path):
+    settings = make_settings(database_url=f"sqlite:///{tmp_path}/data/app.db", redis_url=None, migrate_on_start=None)
+    assert settings.embedded and settings.migrate_on_start
+    client = await aiohttp_client(create_app(settings))
+    response = await client.get("/readyz")
+    assert response.status == 200, await response.text()
+    assert (tmp_path / "data" / "app.db").exists()
