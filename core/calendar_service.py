@@ -34,7 +34,7 @@ async def sync_calendar_version(app: web.Application) -> bool:
 
     The row lock makes one process do the work when several notice the change at once.
     """
-    calendar = app[keys.CALENDAR]
+    calendar = app[keys.CALENDAR].current
     async with transaction(app) as session:
         row = await system_state.read_for_update(session, VERSION_KEY)
         if row is not None and row.value == calendar.version:
@@ -48,30 +48,31 @@ async def sync_calendar_version(app: web.Application) -> bool:
 
 
 @dataclass
-class _Watch:
+class LiveCalendar:
+    """The calendar in force in this process; `current` is swapped when the file changes
+    (the app's own state cannot change once it runs)."""
+
+    current: WorkingCalendar
     mtime: int | None  # of the override file when last read
-    synced: str | None  # calendar version last recorded in the database by this process
-
-
-_WATCH = web.AppKey("calendar_watch", _Watch)
+    synced: str | None = None  # calendar version last recorded in the database by this process
 
 
 async def refresh_calendar(app: web.Application) -> None:
     """One watcher tick: reload the override file if it changed (a bad file is logged and the
     calendar in force kept), then record the version if this process has not yet."""
-    watch = app[_WATCH]
+    live = app[keys.CALENDAR]
     path = app[keys.SETTINGS].calendar_file
     mtime = _mtime(path)
-    if mtime != watch.mtime:
-        watch.mtime = mtime
+    if mtime != live.mtime:
+        live.mtime = mtime
         try:
-            app[keys.CALENDAR] = WorkingCalendar.load(path)
+            live.current = WorkingCalendar.load(path)
         except DataFileError as exc:
             log.error("calendar override file rejected; keeping the calendar in force",
                       extra={"file": exc.path, "problems": exc.problems})
-    if app[keys.CALENDAR].version != watch.synced:
+    if live.current.version != live.synced:
         await sync_calendar_version(app)
-        watch.synced = app[keys.CALENDAR].version
+        live.synced = live.current.version
 
 
 async def _watch(app: web.Application) -> None:
@@ -87,8 +88,8 @@ async def _watch(app: web.Application) -> None:
 async def calendar_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: load the calendar, record its version, watch the override file."""
     path = app[keys.SETTINGS].calendar_file
-    app[_WATCH] = _Watch(mtime=_mtime(path), synced=None)
-    app[keys.CALENDAR] = WorkingCalendar.load(path)
+    mtime = _mtime(path)
+    app[keys.CALENDAR] = LiveCalendar(current=WorkingCalendar.load(path), mtime=mtime)
     try:
         await refresh_calendar(app)
     except Exception:  # noqa: BLE001 - the database may be down at start; the watcher retries

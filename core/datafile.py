@@ -67,22 +67,24 @@ def read_yaml(path: Path | str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         raise DataFileError(path, [f"{where}invalid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    except ValueError as exc:  # PyYAML raises a bare ValueError for an impossible date (2027-02-30)
+        raise DataFileError(path, [f"无效日期或数值（{exc}）"]) from None
 
 
 def line_of(document: Any, loc: tuple[int | str, ...]) -> int | None:
-    """The deepest known line number along a pydantic error location."""
+    """The line of the deepest node along a pydantic error location that the file has."""
     line = getattr(document, "line", None)
     node = document
     for part in loc:
-        if isinstance(node, _LinedDict) and isinstance(part, str) and part in node:
-            line = node.key_lines.get(part, line)
+        if isinstance(node, _LinedDict) and part in node:
+            # The key's own line; YAML keys may be ints (a year), key_lines holds their text.
+            line = node.key_lines.get(str(part), line)
             node = node[part]
         elif isinstance(node, _LinedList) and isinstance(part, int) and part < len(node):
             line = node.lines[part]
             node = node[part]
         else:
             break
-        line = getattr(node, "line", line)
     return line
 
 

@@ -8,20 +8,22 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-if TYPE_CHECKING:
+from core.clock import Clock
+from core.settings import Settings
+from core.state import StateStore
+
+if TYPE_CHECKING:  # these import core.keys themselves
     from core.calendar import WorkingCalendar
-    from core.clock import Clock
-    from core.settings import Settings
-    from core.state import StateStore
+    from core.calendar_service import LiveCalendar  # noqa: F401 - named in an AppKey below
 
 CalendarHook = Callable[[AsyncSession, "WorkingCalendar"], Awaitable[None]]
 
-SETTINGS = web.AppKey("settings", "Settings")
-CLOCK = web.AppKey("clock", "Clock")
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
-STATE = web.AppKey("state", "StateStore")
-CALENDAR = web.AppKey("calendar", "WorkingCalendar")
+STATE = web.AppKey("state", StateStore)
+CALENDAR = web.AppKey("calendar", "LiveCalendar")  # .current is the WorkingCalendar in force
 # Called in one transaction when the calendar version changes, to recompute stored deadlines.
 CALENDAR_HOOKS = web.AppKey("calendar_hooks", list[CalendarHook])
 OPENAPI = web.AppKey("openapi", dict)

@@ -1,0 +1,63 @@
+"""Settings: validated once at startup, with one clear line for a bad value."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from core.settings import REPO_ROOT, SettingsError, load_settings
+
+
+def run_server(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    return subprocess.run([sys.executable, str(REPO_ROOT / "server.py"), *args], env=clean | env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(("env", "name"), [
+    ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+    ({"DATABASE_URL": "mysql://root@localhost/x"}, "DATABASE_URL"),
+    ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+    ({"PORT": "eighty"}, "PORT"),
+    ({"INTEGRATION_CLIENTS": "{not json"}, "INTEGRATION_CLIENTS"),
+    ({"WECHAT_AES_KEY": "short"}, "WECHAT_AES_KEY"),
+])
+def test_a_bad_setting_stops_startup_with_one_clear_line(env, name, tmp_path):
+    result = run_server(env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"配置错误 {name}:")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()  # nothing was started or written
+
+
+def test_embedded_defaults_and_production_switch():
+    embedded = load_settings(database_url="sqlite:///./data/x.db", redis_url=None, demo_data=None, migrate_on_start=None)
+    assert embedded.embedded and embedded.demo_data and embedded.migrate_on_start
+    assert embedded.database_url.startswith("sqlite+aiosqlite://")
+    production = load_settings(database_url="postgresql://app@db:5432/zw", redis_url="redis://cache:6379/0",
+                               demo_data=None, migrate_on_start=None)
+    assert not production.embedded and not production.demo_data and not production.migrate_on_start
+    assert production.database_url == "postgresql+asyncpg://app@db:5432/zw"
+
+
+def test_integration_clients_are_a_json_object_of_long_secrets():
+    settings = load_settings(integration_clients='{"idp": "0123456789abcdef0123"}')
+    assert settings.integration_clients == {"idp": "0123456789abcdef0123"}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(integration_clients='{"idp": "short"}')
+    assert caught.value.lines == ["配置错误 INTEGRATION_CLIENTS: INTEGRATION_CLIENTS 中每个密钥至少 16 个字符"]
+
+
+def test_migrate_command_builds_an_embedded_database(tmp_path):
+    result = run_server("migrate", env={"DATABASE_URL": f"sqlite:///{tmp_path}/m.db"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "数据库已迁移到最新版本" in result.stdout
+    import sqlite3
+
+    tables = {r[0] for r in sqlite3.connect(tmp_path / "m.db").execute("select name from sqlite_master")}
+    assert {"alembic_version", "system_state"} <= tables
