@@ -33,9 +33,21 @@ from core.web import error_middleware, request_id_middleware
 log = logging.getLogger("server")
 
 
+class StartupError(Exception):
+    """The service cannot start; the message is one line for the operator."""
+
+
+async def _migrate_or_explain(engine, settings: Settings) -> None:
+    try:
+        await migrate(engine)
+    except Exception as exc:  # noqa: BLE001 - any failure here is reported as one line
+        where = settings.database.render_as_string(hide_password=True)
+        raise StartupError(f"无法迁移数据库 {where}：{exc}") from exc
+
+
 async def _migrate_context(app: web.Application) -> AsyncIterator[None]:
     if app[keys.SETTINGS].migrate_on_start:
-        await migrate(app[keys.ENGINE])
+        await _migrate_or_explain(app[keys.ENGINE], app[keys.SETTINGS])
     yield
 
 
@@ -66,7 +78,10 @@ def _serve(settings: Settings) -> int:
                                 "state_store": "redis" if settings.redis_url else "in-process"})
     try:
         web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
-    except OSError as exc:
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except OSError as exc:  # binding the port is the only network step run_app does itself
         print(f"无法在端口 {settings.port} 上启动：{exc.strerror or exc}（可用 PORT 换一个端口）", file=sys.stderr)
         return 1
     return 0
@@ -77,7 +92,7 @@ async def _migrate(settings: Settings) -> None:
 
     engine = create_engine(settings)
     try:
-        await migrate(engine)
+        await _migrate_or_explain(engine, settings)
     finally:
         await engine.dispose()
 
@@ -121,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataFileError as exc:
         print(f"数据文件有误 {exc.path}：" + "；".join(exc.problems), file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -61,3 +61,13 @@ def test_migrate_command_builds_an_embedded_database(tmp_path):
 
     tables = {r[0] for r in sqlite3.connect(tmp_path / "m.db").execute("select name from sqlite_master")}
     assert {"alembic_version", "system_state"} <= tables
+
+
+def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path):
+    from tests.test_health import closed_port
+
+    result = run_server("migrate", env={"DATABASE_URL": f"postgresql://app:secret@127.0.0.1:{closed_port()}/x"},
+                        cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("无法迁移数据库 postgresql+asyncpg://app:***@127.0.0.1:")
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,47 @@
+"""Storage behaviour that differs between the embedded SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from core import system_state
+from core.clock import SHANGHAI
+from core.db import create_engine
+from core.migrate import current_revision, head_revision, migrate
+from core.settings import load_settings
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def engine(request, database_url, make_settings, tmp_path):
+    url = database_url if request.param == "postgresql" else f"sqlite:///{tmp_path}/embedded.db"
+    engine = create_engine(load_settings(database_url=url))
+    await migrate(engine)  # a no-op on the already migrated PostgreSQL database
+    yield engine
+    await engine.dispose()
+
+
+async def test_migrations_reach_head_on_both_backends(engine):
+    assert await current_revision(engine) == head_revision()
+
+
+async def test_timestamps_keep_their_instant_and_come_back_in_shanghai_time(engine):
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    written = datetime(2026, 11, 18, 23, 59, 59, tzinfo=SHANGHAI)
+    async with sessions.begin() as session:
+        await system_state.write(session, "probe", {"n": 1}, written)
+    async with sessions.begin() as session:
+        row = await system_state.read_for_update(session, "probe")
+    assert row.updated_at == written.astimezone(timezone.utc)  # the same instant
+    assert row.updated_at.utcoffset().total_seconds() == 8 * 3600
+    assert row.value == {"n": 1}
+
+
+async def test_naive_timestamps_are_refused(engine):
+    sessions = async_sessionmaker(engine)
+    with pytest.raises(Exception, match="naive datetime"):
+        async with sessions.begin() as session:
+            await system_state.write(session, "probe", 1, datetime(2026, 1, 1))
+            await session.flush()
