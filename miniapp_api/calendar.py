@@ -35,7 +35,7 @@ async def deadline(
     公布的安排；尚未公布的年份按《全国年节及纪念日放假办法》预测，结果标记为 provisional。
     """
     try:
-        result = request.app[keys.CALENDAR].deadline(from_, working_days)
+        result = request.app[keys.CALENDAR].current.deadline(from_, working_days)
     except CalendarRangeError as exc:
         raise InvalidInput(str(exc), code="date_out_of_range") from None
     return json_response(DeadlineOut.model_validate(result, from_attributes=True).model_dump(mode="json"))
