@@ -6,6 +6,8 @@
     python server.py calendar load FILE   validate and install it; running services pick it up
     python server.py calendar show YEAR   list a year's holidays and make-up working days
     python server.py kb check             validate the knowledge-base data files
+    python server.py kb import FILE       import an external catalogue of service items (JSON lines)
+    python server.py kb eval              search accuracy on the labelled queries in tests/data
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+import knowledge_base
 import miniapp_api
 from core import health, keys, openapi
 from core.calendar_service import calendar_context
@@ -65,6 +68,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CLOCK] = clock or Clock()
     app[keys.CALENDAR_HOOKS] = []
     app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context])
+    knowledge_base.setup(app)
     health.setup(app)
     miniapp_api.setup(app)
     openapi.setup(app)
@@ -108,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_parser("show", help="a year's days off and make-up working days").add_argument("year", type=int)
     kb = commands.add_parser("kb", help="the knowledge base").add_subparsers(dest="action", required=True)
     kb.add_parser("check", help="validate the data files")
+    kb.add_parser("import", help="import an external catalogue of service items").add_argument("file")
+    kb.add_parser("eval", help="search accuracy on labelled queries").add_argument("files", nargs="*")
     return parser
 
 
@@ -128,6 +134,16 @@ def main(argv: list[str] | None = None) -> int:
             from core import calendar_cli
 
             return calendar_cli.run(settings, args.action, getattr(args, "file", None), getattr(args, "year", None))
+        if args.command == "kb" and args.action == "import":
+            from knowledge_base import importer
+
+            return asyncio.run(importer.main(settings, args.file))
+        if args.command == "kb" and args.action == "eval":
+            from pathlib import Path
+
+            from knowledge_base import evaluate
+
+            return asyncio.run(evaluate.main(settings, [Path(f) for f in args.files]))
         if args.command == "kb":
             from knowledge_base import catalogue
 

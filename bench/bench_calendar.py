@@ -1,35 +1,23 @@
 """Benchmark of the working-day calendar (core.calendar), single-threaded.
 
-Run: .venv/bin/python bench/bench_calendar.py
+Run: .venv/bin/python -m bench.bench_calendar
 Deadlines are computed per row in bulk jobs over a million rows, so add_working_days must
 sustain at least 200,000 calls/s; the exit status is 1 when it does not.
 """
 
 from __future__ import annotations
 
-import platform
 import random
 import sys
 import time
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
+from bench.common import machine
 from core.calendar import WorkingCalendar
 
 TARGET_ADD_PER_SECOND = 200_000
 CALLS = 500_000
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, or the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def rate(calls: int, run: Callable[[], None]) -> float:
@@ -40,9 +28,7 @@ def rate(calls: int, run: Callable[[], None]) -> float:
 
 
 def main() -> int:
-    print(f"platform: {platform.platform()}")
-    print(f"cpu: {cpu_model()} ({platform.machine()})")
-    print(f"python: {platform.python_implementation()} {platform.python_version()}")
+    print(f"machine: {machine()}")
 
     began = time.perf_counter()
     calendar = WorkingCalendar()

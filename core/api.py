@@ -10,8 +10,12 @@ feeds the OpenAPI document, so the schema cannot drift from the code.
 
 from __future__ import annotations
 
+import functools
+import typing
 from typing import Any
 
+import orjson
+from aiohttp import web
 from aiohttp_pydantic.decorator import inject_params
 from pydantic import BaseModel, Field, ValidationError
 
@@ -83,9 +87,35 @@ async def _on_validation_error(error: ValidationError, context: str):
 _inject = inject_params.and_request(on_validation_error=_on_validation_error)
 
 
+def _takes_body(handler) -> bool:
+    hints = typing.get_type_hints(handler)
+    return any(isinstance(hint, type) and issubclass(hint, BaseModel)
+               for name, hint in hints.items() if name != "return")
+
+
+async def _check_json_object(request: web.Request) -> None:
+    """Refuse a body that is not a JSON object in our format, before aiohttp-pydantic answers
+    in its own. The body is cached by aiohttp, so reading it here costs nothing later."""
+    try:
+        body = orjson.loads(await request.read() or b"null")
+    except orjson.JSONDecodeError:
+        raise InvalidInput("请求内容不是有效的 JSON", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("请求内容应为 JSON 对象", code="invalid_json")
+
+
 def api(handler):
     """Declare a JSON API handler (see the module docstring)."""
-    return _inject(handler)
+    wrapped = _inject(handler)
+    if not _takes_body(handler):
+        return wrapped
+
+    @functools.wraps(wrapped)
+    async def checked(request: web.Request):
+        await _check_json_object(request)
+        return await wrapped(request)
+
+    return checked
 
 
 class ErrorDetail(BaseModel):

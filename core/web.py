@@ -73,7 +73,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except AppError as exc:
         return json_response(exc.body(), status=exc.status)
     except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
+        if exc.status < 400:
             raise
         code, message = HTTP_ERRORS.get(exc.status, ("http_error", exc.reason))
         response = error_response(code, message, exc.status)

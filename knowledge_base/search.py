@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from knowledge_base.schema import Item, Scenario
 from knowledge_base.text import SCENARIO_INTENT, STOPWORDS, Analyzer
@@ -100,7 +100,6 @@ class SearchIndex:
         norm = K1 * (1 - B + B * lengths / avg)
         self._idf: dict[str, float] = {}
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._members = {term: frozenset(docs) for term, docs in postings.items()}
         for term, docs in postings.items():
             idx = np.fromiter(docs.keys(), dtype=np.int64, count=len(docs))
             tf = np.fromiter(docs.values(), dtype=np.float64, count=len(docs))
@@ -108,33 +107,45 @@ class SearchIndex:
             self._idf[term] = idf
             self._postings[term] = (idx, idf * tf * (K1 + 1) / (tf + norm[idx]))
         self._unseen_idf = math.log(1 + (n + 0.5) / 0.5)  # a term no document has: most informative
+        self._names = [list(d.names) for d in self.docs]
+        self._kinds = np.array([d.kind == "scenario" for d in self.docs], dtype=bool)
+        self._curated = np.array([d.curated for d in self.docs], dtype=np.float64)
 
     def search(self, query: str, limit: int = 10, kind: str | None = None) -> SearchResult:
         """The best `limit` documents for `query` (optionally only scenarios or items)."""
         prepared = self.analyzer.prepare(query)
         terms = list(dict.fromkeys(self.analyzer.terms(prepared)))
-        if not terms or not self.docs:
-            return SearchResult(query, [], False)
         known = [t for t in terms if t in self._postings]
         if not known:
             return SearchResult(query, [], False)
-        idx = np.concatenate([self._postings[t][0] for t in known])
-        weights = np.concatenate([self._postings[t][1] for t in known])
-        scores = np.bincount(idx, weights=weights, minlength=len(self.docs))
+        postings = [self._postings[t] for t in known]
+        idx = np.concatenate([p[0] for p in postings])
+        scores = np.bincount(idx, weights=np.concatenate([p[1] for p in postings]), minlength=len(self.docs))
         top = np.argpartition(-scores, min(RECALL, len(scores) - 1))[:RECALL]
         top = top[scores[top] > 0]
-        content = _content(self.analyzer, prepared)
+        if kind is not None:
+            top = top[self._kinds[top] == (kind == "scenario")]
+        if not len(top):
+            return SearchResult(query, [], False)
+        # Coverage: the share of the query's information (idf) each candidate contains.
+        idf = np.repeat([self._idf[t] for t in known], [len(p[0]) for p in postings])
         total_idf = sum(self._idf.get(t, self._unseen_idf) for t in terms)
-        wants_scenario = bool(SCENARIO_INTENT.match(prepared))
-        term_set = {t: self._idf.get(t, self._unseen_idf) for t in terms}
-        ranked = []
-        for i in top.tolist():
-            doc = self.docs[i]
-            if kind is None or doc.kind == kind:
-                ranked.append((self._rerank(doc, i, content, term_set, total_idf, wants_scenario), doc))
+        coverage = np.bincount(idx, weights=idf, minlength=len(self.docs))[top] / total_idf
+        # Similarity of the query to each candidate's best-matching name, in two C calls.
+        names = [self._names[i] for i in top.tolist()]
+        flat = [n for group in names for n in group]
+        content = [_content(self.analyzer, prepared)]
+        ratio = np.maximum(process.cdist(content, flat, scorer=fuzz.ratio)[0],
+                           0.9 * process.cdist(content, flat, scorer=fuzz.partial_ratio)[0])
+        starts = np.cumsum([0] + [len(g) for g in names[:-1]])
+        similarity = np.maximum.reduceat(ratio, starts) / 100
+        raw = 0.5 * coverage + 0.5 * similarity + CURATED_BOOST * self._curated[top]
+        if SCENARIO_INTENT.match(prepared):
+            raw += SCENARIO_BOOST * self._kinds[top]
         # Boosts may lift a raw score above 1: rank by it, show it clamped to [0, 1].
-        ranked.sort(key=lambda r: (-r[0], r[1].kind != "scenario", r[1].id))
-        hits = [Hit(doc, round(min(raw, 1.0), 4)) for raw, doc in ranked[:limit]]
+        ranked = sorted(zip(raw.tolist(), (self.docs[i] for i in top.tolist())),
+                        key=lambda r: (-r[0], r[1].kind != "scenario", r[1].id))
+        hits = [Hit(doc, round(min(score, 1.0), 4)) for score, doc in ranked[:limit]]
         return SearchResult(query, hits, self._confident(ranked))
 
     def _confident(self, ranked: list[tuple[float, Doc]]) -> bool:
@@ -149,15 +160,3 @@ class SearchIndex:
                 continue
             return best - raw >= CONFIDENT_MARGIN
         return True
-
-    def _rerank(self, doc: Doc, index: int, content: str, terms: dict[str, float], total_idf: float,
-                wants_scenario: bool) -> float:
-        covered = sum(idf for term, idf in terms.items() if index in self._members.get(term, ()))
-        coverage = covered / total_idf if total_idf else 0.0
-        similarity = max(max(fuzz.ratio(content, name), 0.9 * fuzz.partial_ratio(content, name)) for name in doc.names) / 100
-        score = 0.5 * coverage + 0.5 * similarity
-        if wants_scenario and doc.kind == "scenario":
-            score += SCENARIO_BOOST
-        if doc.curated:
-            score += CURATED_BOOST
-        return score

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api import calendar
+from miniapp_api import calendar, guides
 
 
 def setup(app: web.Application) -> None:
     calendar.setup(app)
+    guides.setup(app)
