@@ -5,7 +5,6 @@ file changes, and its version recorded so stored deadlines are recomputed exactl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from core import keys, system_state
 from core.calendar import WorkingCalendar
 from core.datafile import DataFileError
 from core.db import transaction
+from core.tasks import background
 
 log = logging.getLogger("calendar")
 VERSION_KEY = "calendar_version"
@@ -94,8 +94,5 @@ async def calendar_context(app: web.Application) -> AsyncIterator[None]:
         await refresh_calendar(app)
     except Exception:  # noqa: BLE001 - the database may be down at start; the watcher retries
         log.exception("could not record the calendar version at startup")
-    task = asyncio.create_task(_watch(app), name="calendar-watch")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with background(_watch(app), name="calendar-watch"):
+        yield

@@ -24,12 +24,12 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge_base.schema import Item, Scenario
-from knowledge_base.text import SCENARIO_INTENT, STOPWORDS, Analyzer
+from knowledge_base.text import SCENARIO_INTENT, STOPWORDS, Analyzer, normalise
 
 K1, B = 1.2, 0.75
 RECALL = 40
 NAME_WEIGHT, KEYWORD_WEIGHT, CONTEXT_WEIGHT = 3.0, 2.0, 0.4
-SCENARIO_BOOST, CURATED_BOOST = 0.12, 0.04
+SCENARIO_BOOST, CURATED_BOOST, EXACT_BOOST = 0.12, 0.04, 0.3
 CONFIDENT_SCORE, CONFIDENT_MARGIN = 0.55, 0.04
 
 
@@ -66,7 +66,8 @@ class SearchIndex:
     def __init__(self, analyzer: Analyzer, scenarios: Iterable[Scenario], items: Iterable[Item], curated_codes: set[str]):
         self.analyzer = analyzer
         self.docs: list[Doc] = []
-        fields: list[list[tuple[str, float]]] = []
+        self._exact: dict[str, list[int]] = {}  # normalised name or alias → documents
+        fields: list[list[tuple[str, float, bool]]] = []
         scenarios = list(scenarios)
         self._bundles = {sc.id: frozenset(sc.items).union(*(o.adds_items for q in sc.questions for o in q.options))
                          for sc in scenarios}
@@ -79,18 +80,20 @@ class SearchIndex:
         self._build(fields)
 
     def _add(self, name: str, aliases: list[str], kind: str, doc_id: str, department: str, curated: bool,
-             extra: list[tuple[str, float]], fields: list[list[tuple[str, float]]]) -> None:
+             extra: list[tuple[str, float]], fields: list[list[tuple[str, float, bool]]]) -> None:
+        for exact in {normalise(n) for n in (name, *aliases)}:
+            self._exact.setdefault(exact, []).append(len(self.docs))
         names = [self.analyzer.prepare(n) for n in (name, *aliases)]
         self.docs.append(Doc(kind, doc_id, name, department, curated,
                              tuple(_content(self.analyzer, n) for n in names)))
-        fields.append([(n, NAME_WEIGHT) for n in names] + [(self.analyzer.prepare(t), w) for t, w in extra])
+        fields.append([(n, NAME_WEIGHT, True) for n in names] + [(self.analyzer.prepare(t), w, False) for t, w in extra])
 
-    def _build(self, fields: list[list[tuple[str, float]]]) -> None:
+    def _build(self, fields: list[list[tuple[str, float, bool]]]) -> None:
         postings: dict[str, dict[int, float]] = defaultdict(dict)
         lengths = np.zeros(len(self.docs))
         for index, doc_fields in enumerate(fields):
-            for text, weight in doc_fields:
-                for term in set(self.analyzer.terms(text)):
+            for text, weight, pinyin in doc_fields:
+                for term in set(self.analyzer.terms(text, pinyin=pinyin)):
                     # A term counts once per field; repeated across name and aliases, it adds up
                     # to at most twice the field weight, so long alias lists do not dominate.
                     postings[term][index] = min(postings[term].get(index, 0.0) + weight, 2 * weight)
@@ -114,7 +117,7 @@ class SearchIndex:
     def search(self, query: str, limit: int = 10, kind: str | None = None) -> SearchResult:
         """The best `limit` documents for `query` (optionally only scenarios or items)."""
         prepared = self.analyzer.prepare(query)
-        terms = list(dict.fromkeys(self.analyzer.terms(prepared)))
+        terms = list(dict.fromkeys(self.analyzer.terms(prepared, pinyin=True)))
         known = [t for t in terms if t in self._postings]
         if not known:
             return SearchResult(query, [], False)
@@ -123,6 +126,9 @@ class SearchIndex:
         scores = np.bincount(idx, weights=np.concatenate([p[1] for p in postings]), minlength=len(self.docs))
         top = np.argpartition(-scores, min(RECALL, len(scores) - 1))[:RECALL]
         top = top[scores[top] > 0]
+        exact = self._exact.get(normalise(query), [])
+        if exact:
+            top = np.union1d(top, exact)
         if kind is not None:
             top = top[self._kinds[top] == (kind == "scenario")]
         if not len(top):
@@ -140,6 +146,8 @@ class SearchIndex:
         starts = np.cumsum([0] + [len(g) for g in names[:-1]])
         similarity = np.maximum.reduceat(ratio, starts) / 100
         raw = 0.5 * coverage + 0.5 * similarity + CURATED_BOOST * self._curated[top]
+        if exact:  # typing a name exactly is the strongest signal there is
+            raw += EXACT_BOOST * np.isin(top, exact)
         if SCENARIO_INTENT.match(prepared):
             raw += SCENARIO_BOOST * self._kinds[top]
         # Boosts may lift a raw score above 1: rank by it, show it clamped to [0, 1].

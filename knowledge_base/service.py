@@ -8,7 +8,6 @@ command use, so they measure exactly what the service serves.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -20,6 +19,7 @@ from aiohttp import web
 from core import keys
 from core.db import transaction
 from core.errors import NotFound
+from core.tasks import background
 from knowledge_base.catalogue import DATA_DIR, Catalogue, load_catalogue
 from knowledge_base.checklist import Checklist, build_checklist
 from knowledge_base.schema import Item, Scenario
@@ -146,8 +146,5 @@ async def knowledge_base_context(app: web.Application) -> AsyncIterator[None]:
         await reload_knowledge_base(app)
     except Exception:  # noqa: BLE001 - see the docstring
         log.exception("imported items unavailable at startup; serving curated items only")
-    task = asyncio.create_task(_retry_until_complete(app), name="knowledge-base-retry")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with background(_retry_until_complete(app), name="knowledge-base-retry"):
+        yield

@@ -13,7 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import jieba
+import opencc
 from pydantic import BaseModel, ConfigDict
+from pypinyin import lazy_pinyin
 
 from core.datafile import load_model
 
@@ -34,9 +36,12 @@ class SynonymFile(BaseModel):
     synonyms: dict[str, list[str]]
 
 
+_TO_SIMPLIFIED = opencc.OpenCC("t2s")
+
+
 def normalise(text: str) -> str:
-    """Full-width to half-width, lower case, punctuation to single spaces."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """Full-width to half-width, traditional to simplified, lower case, punctuation to spaces."""
+    text = _TO_SIMPLIFIED.convert(unicodedata.normalize("NFKC", text)).lower()
     return _PUNCT.sub(" ", text).strip()
 
 
@@ -64,9 +69,27 @@ def _bigrams(text: str) -> list[str]:
     return [a + b for a, b in zip(chars, chars[1:])]
 
 
+_PINYIN: dict[str, str] = {}
+
+
+def _syllable(char: str) -> str:
+    """The most common reading of one character (cached: pypinyin is slow per call)."""
+    reading = _PINYIN.get(char)
+    if reading is None:
+        reading = _PINYIN[char] = lazy_pinyin(char)[0] if "\u4e00" <= char <= "\u9fff" else char
+    return reading
+
+
+def pinyin_bigrams(text: str) -> list[str]:
+    """Bigrams of syllables, prefixed '@': a homophone typo (网巴, 居住正) still matches."""
+    syllables = [_syllable(c) for c in text if "\u4e00" <= c <= "\u9fff"]
+    return ["@" + a + b for a, b in zip(syllables, syllables[1:])]
+
+
 class Analyzer:
-    """Turns text into index terms: jieba words (search mode, stopwords dropped) plus
-    character bigrams prefixed with '#', which keep a typo'd word partly matching."""
+    """Turns text into index terms: jieba words (search mode, stopwords dropped), character
+    bigrams prefixed '#', which keep a typo'd word partly matching, and for names and queries
+    syllable bigrams prefixed '@', which catch typos of the same sound (同音字)."""
 
     def __init__(self, domain_words: Iterable[str], synonyms: Synonyms):
         self.synonyms = synonyms
@@ -84,7 +107,7 @@ class Analyzer:
     def words(self, prepared: str) -> list[str]:
         return [w for w in self._tokenizer.lcut_for_search(prepared) if w.strip() and w not in STOPWORDS]
 
-    def terms(self, prepared: str) -> list[str]:
+    def terms(self, prepared: str, pinyin: bool = False) -> list[str]:
         words = self.words(prepared)
         content = "".join(w for w in self._tokenizer.lcut(prepared) if w not in STOPWORDS)
-        return words + ["#" + b for b in _bigrams(content)]
+        return words + ["#" + b for b in _bigrams(content)] + (pinyin_bigrams(content) if pinyin else [])
