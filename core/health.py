@@ -12,6 +12,7 @@ from core.migrate import current_revision, head_revision
 from core.web import json_response
 
 CHECK_TIMEOUT = 2.0
+_HEAD = web.AppKey("migration_head", str)  # the revision this code expects the database at
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -32,7 +33,6 @@ async def _check_state_store(app: web.Application) -> str | None:
     return None
 
 
-_HEAD = web.AppKey("migration_head", str)
 _CHECKS = {"database": (_check_database, "数据库不可用"), "state_store": (_check_state_store, "状态存储（Redis）不可用")}
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from core.errors import HTTP_ERRORS, INTERNAL_ERROR, AppError, ServiceUnavailable
@@ -60,7 +60,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 def _is_database_outage(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, PoolTimeout, ConnectionError, OSError)):
+    # asyncpg's "connection refused" reaches us unwrapped, as the builtin ConnectionError.
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeout, ConnectionError)):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
