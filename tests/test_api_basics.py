@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 
 from aiohttp import web
 
@@ -93,4 +92,3 @@ async def test_an_unexpected_error_hides_the_trace_and_logs_it_with_the_request_
     assert "110105********002X" in failure["exc"]
     [access] = [entry for entry in lines if entry["msg"] == "request"]
     assert access["status"] == 500 and access["request_id"] == "req-0000boom"
-    logging.getLogger().handlers  # handlers restored by configure_logging above
