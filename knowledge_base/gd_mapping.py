@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from knowledge_base.catalogue import Catalogue
 from knowledge_base.models import NAME_MAX_CHARS
 from knowledge_base.schema import DOCUMENT_KINDS, HandlingType, Item, Material, PowerType, ServiceObject
+from knowledge_base.text import name_key
 
 SOURCE = "gd_service_items"
 TEXT_MAX_CHARS = 4000  # schema.Text
@@ -42,18 +43,12 @@ class RowRejected(Exception):
         super().__init__(reason)
 
 
-def normalise(text: str) -> str:
-    """Comparison key: full/half width folded, whitespace and book-title marks dropped."""
-    folded = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
-    return re.sub(r"\s+", "", folded).strip("《》")
-
-
 def material_index(catalogue: Catalogue) -> dict[str, Material]:
     """Curated materials by normalised name, so imported items reuse their keys (居民身份证 → id_card)."""
     index: dict[str, Material] = {}
     for item in catalogue.items.values():
         for material in item.materials:
-            index.setdefault(normalise(material.name), material)
+            index.setdefault(name_key(material.name), material)
     return index
 
 
@@ -158,13 +153,13 @@ def _material_names(value: Any) -> list[str]:
 def _materials(value: Any, curated: Mapping[str, Material], notes: list[str]) -> list[dict[str, Any]]:
     materials: dict[str, dict[str, Any]] = {}
     for name in _material_names(value):
-        key_text = normalise(name)
+        key_text = name_key(name)
         known = curated.get(key_text)
         if known is not None:
             # The curated key and name, so a personal space can mark it 已有，免提交.
             entry = {"key": known.key, "name": known.name, "satisfied_by": known.satisfied_by}
         else:
-            kind = next((k for k in DOCUMENT_KINDS if normalise(k) == key_text), None)
+            kind = next((k for k in DOCUMENT_KINDS if name_key(k) == key_text), None)
             slug = "m_" + hashlib.sha1(key_text.encode("utf-8")).hexdigest()[:10]
             name = _truncate(name, TEXT_MAX_CHARS, "material_intro", notes)
             entry = {"key": slug, "name": name, "satisfied_by": kind}

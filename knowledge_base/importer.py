@@ -29,9 +29,10 @@ from core.db import create_engine
 from core.migrate import migrate
 from core.settings import Settings
 from knowledge_base.catalogue import Catalogue, load_catalogue
-from knowledge_base.gd_mapping import SOURCE, RowRejected, map_row, material_index, normalise
+from knowledge_base.gd_mapping import SOURCE, RowRejected, map_row, material_index
 from knowledge_base.models import ImportedItem
 from knowledge_base.schema import Item
+from knowledge_base.text import name_key
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def _curated_names(catalogue: Catalogue) -> dict[str, str]:
     names: dict[str, str] = {}
     for item in catalogue.items.values():
         for name in (item.name, *item.aliases):
-            names.setdefault(normalise(name), item.code)
+            names.setdefault(name_key(name), item.code)
     return names
 
 
@@ -140,7 +141,7 @@ async def import_items(session: AsyncSession, rows: Iterable[tuple[int, dict[str
     curated_names = _curated_names(curated)
     existing = await _existing(session, list(accepted))
     for _line_no, item in accepted.values():
-        merged_into = curated_names.get(normalise(item.name))
+        merged_into = curated_names.get(name_key(item.name))
         outcome = _upsert(session, existing.get(item.code), item, merged_into, now, source)
         if outcome != "unchanged":
             report.written += 1

@@ -24,7 +24,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from knowledge_base.schema import Item, Scenario
-from knowledge_base.text import SCENARIO_INTENT, STOPWORDS, Analyzer, normalise
+from knowledge_base.text import SCENARIO_INTENT, STOPWORDS, Analyzer, name_key
 
 K1, B = 1.2, 0.75
 RECALL = 40
@@ -66,7 +66,7 @@ class SearchIndex:
     def __init__(self, analyzer: Analyzer, scenarios: Iterable[Scenario], items: Iterable[Item], curated_codes: set[str]):
         self.analyzer = analyzer
         self.docs: list[Doc] = []
-        self._exact: dict[str, list[int]] = {}  # normalised name or alias → documents
+        self._exact: dict[str, list[int]] = {}  # name_key of a name or alias → documents
         fields: list[list[tuple[str, float, bool]]] = []
         scenarios = list(scenarios)
         self._bundles = {sc.id: frozenset(sc.items).union(*(o.adds_items for q in sc.questions for o in q.options))
@@ -81,7 +81,7 @@ class SearchIndex:
 
     def _add(self, name: str, aliases: list[str], kind: str, doc_id: str, department: str, curated: bool,
              extra: list[tuple[str, float]], fields: list[list[tuple[str, float, bool]]]) -> None:
-        for exact in {normalise(n) for n in (name, *aliases)}:
+        for exact in {name_key(n) for n in (name, *aliases)}:
             self._exact.setdefault(exact, []).append(len(self.docs))
         names = [self.analyzer.prepare(n) for n in (name, *aliases)]
         self.docs.append(Doc(kind, doc_id, name, department, curated,
@@ -126,7 +126,7 @@ class SearchIndex:
         scores = np.bincount(idx, weights=np.concatenate([p[1] for p in postings]), minlength=len(self.docs))
         top = np.argpartition(-scores, min(RECALL, len(scores) - 1))[:RECALL]
         top = top[scores[top] > 0]
-        exact = self._exact.get(normalise(query), [])
+        exact = self._exact.get(name_key(query), [])
         if exact:
             top = np.union1d(top, exact)
         if kind is not None:

@@ -37,6 +37,15 @@ class SynonymFile(BaseModel):
 
 
 _TO_SIMPLIFIED = opencc.OpenCC("t2s")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
+def name_key(text: str) -> str:
+    """When two names are the same name: width, script and case folded, white space, invisible
+    characters and book-title marks dropped. The importer merges on it; search's exact-name
+    match looks it up."""
+    folded = _TO_SIMPLIFIED.convert(unicodedata.normalize("NFKC", text)).translate(_INVISIBLE).casefold()
+    return re.sub(r"\s+", "", folded).strip("《》")
 
 
 def normalise(text: str) -> str:

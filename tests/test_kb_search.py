@@ -15,10 +15,10 @@ from core.db import create_engine
 from core.settings import load_settings
 from knowledge_base.catalogue import load_catalogue
 from knowledge_base.evaluate import DEV_SETS, OUT_OF_SCOPE, LabelledFile, PlainFile, confident_rate, evaluate
-from knowledge_base.gd_mapping import normalise
 from knowledge_base.importer import import_items, load_imported_items, read_jsonl
 from knowledge_base.models import ImportedItem
 from knowledge_base.service import load_knowledge_base
+from knowledge_base.text import name_key
 from tests.conftest import SHARED
 
 DATASET = SHARED / "datasets" / "gd_service_items.jsonl"
@@ -65,12 +65,12 @@ def test_imported_items_are_found_top1_by_their_exact_name(full_kb):
     assert len(imported) >= 2000
     same_name: dict[str, set[str]] = {}
     for item in kb.items.values():
-        same_name.setdefault(normalise(item.name), set()).add(item.code)
+        same_name.setdefault(name_key(item.name), set()).add(item.code)
     wrong = []
     for item in imported:
         hits = kb.search(item.name, limit=1).hits
         # Rows that share a name (the same item of several departments) are one answer.
-        if not hits or hits[0].doc.id not in same_name[normalise(item.name)]:
+        if not hits or hits[0].doc.id not in same_name[name_key(item.name)]:
             wrong.append((item.name, hits[0].doc.name if hits else None))
     assert wrong == [], wrong
 
