@@ -92,3 +92,33 @@ async def test_an_unexpected_error_hides_the_trace_and_logs_it_with_the_request_
     assert "110105********002X" in failure["exc"]
     [access] = [entry for entry in lines if entry["msg"] == "request"]
     assert access["status"] == 500 and access["request_id"] == "req-0000boom"
+
+
+async def test_outages_answer_503_with_a_code_naming_the_dependency(aiohttp_client, make_settings, database_url):
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from core import keys
+    from core.db import transaction
+    from tests.test_health import closed_port
+
+    async def uses_database(request: web.Request) -> web.Response:
+        async with transaction(request.app) as session:
+            await session.execute(text("SELECT 1"))
+        return web.Response(text="ok")
+
+    async def uses_state(request: web.Request) -> web.Response:
+        await request.app[keys.STATE].get("anything")
+        return web.Response(text="ok")
+
+    down_db = make_url(database_url).set(port=closed_port()).render_as_string(False)
+    app = create_app(make_settings(database_url=down_db, redis_url=f"redis://127.0.0.1:{closed_port()}/0"))
+    app.router.add_get("/db", uses_database)
+    app.router.add_get("/state", uses_state)
+    client = await aiohttp_client(app)
+    for path, code in (("/db", "database_unavailable"), ("/state", "state_store_unavailable")):
+        response = await client.get(path)
+        body = await response.json()
+        assert response.status == 503, path
+        assert body["error"]["code"] == code
+        assert "Traceback" not in await response.text()
