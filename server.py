@@ -8,6 +8,7 @@
     python server.py kb check             validate the knowledge-base data files
     python server.py kb import FILE       import an external catalogue of service items (JSON lines)
     python server.py kb eval              search accuracy on the labelled queries in tests/data
+    python server.py nlu eval             intent accuracy, confusion matrix and worst misses
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+import intents
 import knowledge_base
 import miniapp_api
 from core import health, keys, openapi
@@ -69,6 +71,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.CALENDAR_HOOKS] = []
     app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context])
     knowledge_base.setup(app)
+    intents.setup(app)
     health.setup(app)
     miniapp_api.setup(app)
     openapi.setup(app)
@@ -114,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     kb.add_parser("check", help="validate the data files")
     kb.add_parser("import", help="import an external catalogue of service items").add_argument("file")
     kb.add_parser("eval", help="search accuracy on labelled queries").add_argument("files", nargs="*")
+    nlu = commands.add_parser("nlu", help="understanding (intents)").add_subparsers(dest="action", required=True)
+    nlu.add_parser("eval", help="intent accuracy on labelled utterances").add_argument("files", nargs="*")
     return parser
 
 
@@ -144,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             from knowledge_base import evaluate
 
             return asyncio.run(evaluate.main(settings, [Path(f) for f in args.files]))
+        if args.command == "nlu":
+            from pathlib import Path
+
+            from intents import evaluate as nlu_evaluate
+
+            return asyncio.run(nlu_evaluate.main(settings, [Path(f) for f in args.files]))
         if args.command == "kb":
             from knowledge_base import catalogue
 

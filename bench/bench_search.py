@@ -17,7 +17,7 @@ from datetime import datetime
 from rapidfuzz import fuzz, process
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from bench.common import machine, percentile
+from bench.common import machine, report
 from core.clock import SHANGHAI
 from core.datafile import load_model
 from core.db import create_engine
@@ -72,11 +72,7 @@ def main() -> int:
     qps, lat = run(lambda q: kb.search(q, limit=10), queries)
     names = [n for d in kb.index.docs for n in d.names]
     base_qps, base_lat = run(lambda q: process.extractOne(q, names, scorer=fuzz.WRatio), queries)
-    for label, rate, values in (("search", qps, lat), ("baseline extractOne", base_qps, base_lat)):
-        print(f"{label:>20}: {rate:8,.0f} queries/s  p50 {percentile(values, 50):.3f} ms  "
-              f"p99 {percentile(values, 99):.3f} ms  max {values[-1]:.3f} ms")
-    met = qps >= TARGET_QPS and percentile(lat, 99) <= TARGET_P99_MS
-    print(f"target >= {TARGET_QPS:,} queries/s and p99 <= {TARGET_P99_MS} ms: {'met' if met else 'NOT met'}")
+    met = report("queries", TARGET_QPS, TARGET_P99_MS, [("search", qps, lat), ("baseline extractOne", base_qps, base_lat)])
     return 0 if met else 1
 
 

@@ -30,3 +30,15 @@ def percentile(sorted_values: list[float], p: float) -> float:
         return float("nan")
     rank = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[rank]
+
+
+def report(unit: str, target_rate: float, target_p99_ms: float,
+           measured: list[tuple[str, float, list[float]]]) -> bool:
+    """Print each (label, rate, sorted latencies in ms) line and whether the first meets the targets."""
+    for label, rate, values in measured:
+        print(f"{label:>20}: {rate:8,.0f} {unit}/s  p50 {percentile(values, 50):.3f} ms  "
+              f"p99 {percentile(values, 99):.3f} ms  max {values[-1]:.3f} ms")
+    _, rate, values = measured[0]
+    met = rate >= target_rate and percentile(values, 99) <= target_p99_ms
+    print(f"target >= {target_rate:,} {unit}/s and p99 <= {target_p99_ms} ms: {'met' if met else 'NOT met'}")
+    return met

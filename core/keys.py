@@ -15,6 +15,7 @@ from core.state import StateStore
 if TYPE_CHECKING:  # these import core.keys themselves
     from core.calendar import WorkingCalendar
     from core.calendar_service import LiveCalendar  # noqa: F401 - named in an AppKey below
+    from intents.model import IntentModel  # noqa: F401 - named in an AppKey below
     from knowledge_base.service import LiveKnowledgeBase  # noqa: F401 - named in an AppKey below
 
 CalendarHook = Callable[[AsyncSession, "WorkingCalendar"], Awaitable[None]]
@@ -29,3 +30,4 @@ CALENDAR = web.AppKey("calendar", "LiveCalendar")  # .current is the WorkingCale
 CALENDAR_HOOKS = web.AppKey("calendar_hooks", list[CalendarHook])
 OPENAPI = web.AppKey("openapi", dict)
 KNOWLEDGE_BASE = web.AppKey("knowledge_base", "LiveKnowledgeBase")  # .current is the KnowledgeBase in force
+INTENT_MODEL = web.AppKey("intent_model", "IntentModel")

@@ -48,10 +48,14 @@ def name_key(text: str) -> str:
     return re.sub(r"\s+", "", folded).strip("《》")
 
 
+def fold(text: str) -> str:
+    """Full-width to half-width, traditional to simplified, lower case; punctuation kept."""
+    return _TO_SIMPLIFIED.convert(unicodedata.normalize("NFKC", text)).lower()
+
+
 def normalise(text: str) -> str:
-    """Full-width to half-width, traditional to simplified, lower case, punctuation to spaces."""
-    text = _TO_SIMPLIFIED.convert(unicodedata.normalize("NFKC", text)).lower()
-    return _PUNCT.sub(" ", text).strip()
+    """`fold`, and punctuation to spaces."""
+    return _PUNCT.sub(" ", fold(text)).strip()
 
 
 class Synonyms:
@@ -112,6 +116,11 @@ class Analyzer:
     def prepare(self, text: str) -> str:
         """Normalised text with synonyms replaced: what tokens and fuzzy matching see."""
         return self.synonyms.apply(normalise(text))
+
+    def tokens(self, prepared: str) -> list[str]:
+        """Every jieba word, stopwords included: how a thing is asked matters to intents. No HMM
+        guessing of unknown words: their characters are features of their own anyway."""
+        return [w for w in self._tokenizer.lcut(prepared, HMM=False) if w.strip()]
 
     def words(self, prepared: str) -> list[str]:
         return [w for w in self._tokenizer.lcut_for_search(prepared) if w.strip() and w not in STOPWORDS]

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api import calendar, guides
+from miniapp_api import calendar, guides, nlu
 
 
 def setup(app: web.Application) -> None:
     calendar.setup(app)
     guides.setup(app)
+    nlu.setup(app)

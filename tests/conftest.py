@@ -18,19 +18,24 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from core.clock import SHANGHAI, FrozenClock
-from core.db import import_models
+from core.db import create_engine, import_models
 from core.migrate import migrate
 from core.settings import REPO_ROOT, Settings, load_settings
+from knowledge_base.catalogue import load_catalogue
+from knowledge_base.importer import import_items, load_imported_items, read_jsonl
+from knowledge_base.models import ImportedItem
+from knowledge_base.service import KnowledgeBase, load_knowledge_base
 from server import create_app
 
 ADMIN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SHARED = REPO_ROOT.parent / "shared"
+GD_ITEMS = SHARED / "datasets" / "gd_service_items.jsonl"
 
 
 def _async_url(url: str):
@@ -70,6 +75,33 @@ def database_url() -> str:
     url = asyncio.run(_create_database())
     yield url
     asyncio.run(_drop_database(url))
+
+
+async def _import_gd_items(database_url: str):
+    """Import the real catalogue as `server.py kb import` does, read it back, remove it again
+    (tests that follow expect an empty kb_items)."""
+    engine = create_engine(load_settings(database_url=database_url))
+    sessions = async_sessionmaker(engine)
+    try:
+        async with sessions.begin() as session:
+            await import_items(session, read_jsonl(GD_ITEMS), curated=load_catalogue(), now=datetime.now(SHANGHAI))
+        async with sessions() as session:
+            imported = await load_imported_items(session)
+        async with sessions.begin() as session:
+            await session.execute(delete(ImportedItem))
+        return imported
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def full_kb(database_url) -> tuple[KnowledgeBase, list]:
+    """The knowledge base the service serves with the 2,262 Guangdong items imported through
+    PostgreSQL, and those imported items."""
+    if not GD_ITEMS.exists():
+        pytest.skip(f"{GD_ITEMS} is absent (the shared datasets folder is not beside the repo)")
+    imported = asyncio.run(_import_gd_items(database_url))
+    return load_knowledge_base(imported), imported
 
 
 async def _truncate_all(url: str) -> None:

@@ -2,53 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime
-
-import pytest
-from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
-from core.clock import SHANGHAI
 from core.datafile import load_model
-from core.db import create_engine
-from core.settings import load_settings
-from knowledge_base.catalogue import load_catalogue
 from knowledge_base.evaluate import DEV_SETS, OUT_OF_SCOPE, LabelledFile, PlainFile, confident_rate, evaluate
-from knowledge_base.importer import import_items, load_imported_items, read_jsonl
-from knowledge_base.models import ImportedItem
-from knowledge_base.service import load_knowledge_base
 from knowledge_base.text import name_key
-from tests.conftest import SHARED
-
-DATASET = SHARED / "datasets" / "gd_service_items.jsonl"
-
-
-async def _import_and_read(database_url: str, remove: bool = False):
-    engine = create_engine(load_settings(database_url=database_url))
-    sessions = async_sessionmaker(engine)
-    try:
-        if remove:
-            async with sessions.begin() as session:
-                await session.execute(delete(ImportedItem))
-            return None
-        async with sessions.begin() as session:
-            await import_items(session, read_jsonl(DATASET), curated=load_catalogue(), now=datetime.now(SHANGHAI))
-        async with sessions() as session:
-            return await load_imported_items(session)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def full_kb(database_url):
-    """Import the real catalogue into PostgreSQL as the operator command does, then load the
-    knowledge base the way the service does."""
-    if not DATASET.exists():
-        pytest.skip(f"{DATASET} is absent (the shared datasets folder is not beside the repo)")
-    imported = asyncio.run(_import_and_read(database_url))
-    yield load_knowledge_base(imported), imported
-    asyncio.run(_import_and_read(database_url, remove=True))
 
 
 def test_dev_set_top1_is_at_least_90_percent(full_kb):
