@@ -8,6 +8,7 @@ command use, so they measure exactly what the service serves.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -72,12 +73,18 @@ def load_knowledge_base(imported: Iterable[Item] = (), catalogue: Catalogue | No
     catalogue = catalogue or load_catalogue()
     items = {item.code: item for item in imported}
     items.update(catalogue.items)  # a curated item wins over an imported one with its code
-    synonyms = Synonyms.load(DATA_DIR / "synonyms.yaml")
     words = [w for sc in catalogue.scenarios.values() for w in (sc.name, *sc.aliases, *sc.keywords)]
     words += [w for item in catalogue.items.values() for w in (item.name, *item.aliases)]
-    analyzer = Analyzer(words, synonyms)
+    analyzer = _analyzer(tuple(sorted(set(words))), (DATA_DIR / "synonyms.yaml").read_text(encoding="utf-8"))
     index = SearchIndex(analyzer, catalogue.scenarios.values(), items.values(), set(catalogue.items))
     return KnowledgeBase(catalogue, items, index, time.perf_counter() - started)
+
+
+@functools.lru_cache(maxsize=2)
+def _analyzer(words: tuple[str, ...], synonyms_text: str) -> Analyzer:
+    """One jieba dictionary per process for the same words: a reload with newly imported items
+    (and the intent model, which tokenises with it) reuses it."""
+    return Analyzer(words, Synonyms.load(DATA_DIR / "synonyms.yaml"))
 
 
 # Built knowledge bases by fingerprint of their inputs: an app built again in the same process
