@@ -24,16 +24,19 @@ from aiohttp import web
 import intents
 import knowledge_base
 import miniapp_api
+import personal_space
 from core import health, keys, openapi
 from core.calendar_service import calendar_context
 from core.clock import Clock
 from core.datafile import DataFileError
 from core.db import database_context
+from core.integration import integration_middleware
 from core.logs import configure_logging
 from core.migrate import migrate
 from core.settings import Settings, SettingsError, load_settings
 from core.state import create_state_store
 from core.web import error_middleware, request_id_middleware
+from core.wechat import wechat_context
 
 log = logging.getLogger("server")
 
@@ -64,14 +67,15 @@ async def _state_context(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     """Compose the service. Nothing does I/O until the app starts (cleanup contexts)."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware],
+    app = web.Application(middlewares=[request_id_middleware, error_middleware, integration_middleware],
                           client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or Clock()
     app[keys.CALENDAR_HOOKS] = []
-    app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context])
+    app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context, wechat_context])
     knowledge_base.setup(app)
     intents.setup(app)
+    personal_space.setup(app)
     health.setup(app)
     miniapp_api.setup(app)
     openapi.setup(app)

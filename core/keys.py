@@ -15,6 +15,7 @@ from core.state import StateStore
 if TYPE_CHECKING:  # these import core.keys themselves
     from core.calendar import WorkingCalendar
     from core.calendar_service import LiveCalendar  # noqa: F401 - named in an AppKey below
+    from core.wechat import WeChatApi  # noqa: F401 - named in an AppKey below
     from intents.model import IntentModel  # noqa: F401 - named in an AppKey below
     from knowledge_base.service import LiveKnowledgeBase  # noqa: F401 - named in an AppKey below
 
@@ -31,3 +32,4 @@ CALENDAR_HOOKS = web.AppKey("calendar_hooks", list[CalendarHook])
 OPENAPI = web.AppKey("openapi", dict)
 KNOWLEDGE_BASE = web.AppKey("knowledge_base", "LiveKnowledgeBase")  # .current is the KnowledgeBase in force
 INTENT_MODEL = web.AppKey("intent_model", "IntentModel")
+WECHAT = web.AppKey("wechat", "WeChatApi")  # outgoing WeChat API calls (core.wechat)

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     wechat_api_base_url: str = "https://api.weixin.qq.com/"
 
     integration_clients: Annotated[dict[str, str], NoDecode] = {}
+    session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    demo_login: bool = False  # POST /api/v1/auth/demo-login as the demo citizen: only when set
     demo_data: bool | None = None  # default: on in embedded mode only
     migrate_on_start: bool | None = None  # default: on in embedded mode only
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api import calendar, guides, nlu
+from miniapp_api import calendar, enterprises, guides, me, nlu
 
 
 def setup(app: web.Application) -> None:
     calendar.setup(app)
     guides.setup(app)
     nlu.setup(app)
+    me.setup(app)
+    enterprises.setup(app)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from aiohttp import web
-from aiohttp_pydantic.oas.typing import r200, r400, r404
+from aiohttp_pydantic.oas.typing import r200, r400, r401, r404
 from pydantic import BaseModel, Field
 
 from core import keys
 from core.api import ErrorBody, api
+from core.auth import current_session
+from core.db import transaction
 from core.web import json_response
 from knowledge_base.checklist import HELD_NOTE, Checklist
 from knowledge_base.schema import FormField, Item, Question, Requirement, Scenario, Step
+from personal_space.documents import held_kinds_of_caller
 
 
 class GuideHit(BaseModel):
@@ -62,6 +65,7 @@ class ScenarioDetail(ScenarioSummary):
 
 class ChecklistRequest(BaseModel):
     answers: dict[str, str] = Field(default_factory=dict, description="情形问题 id → 选项 id")
+    enterprise: str | None = Field(default=None, description="代企业办理时的统一社会信用代码（须为其法定代表人或经办人）")
 
 
 class ChecklistMaterialOut(BaseModel):
@@ -153,13 +157,21 @@ async def get_scenario(request: web.Request, scenario_id: str, /) -> r200[Scenar
 
 @api
 async def scenario_checklist(request: web.Request, scenario_id: str, /,
-                             body: ChecklistRequest) -> r200[ChecklistOut] | r400[ErrorBody] | r404[ErrorBody]:
+                             body: ChecklistRequest
+                             ) -> r200[ChecklistOut] | r400[ErrorBody] | r401[ErrorBody] | r404[ErrorBody]:
     """The tailored checklist for the situation answers.
 
     同一材料被多个事项需要时只列一次（一套材料）；登录并实名的用户，政府已掌握的材料标注“已有，免提交”。
     """
-    checklist = request.app[keys.KNOWLEDGE_BASE].current.checklist(scenario_id, body.answers)
-    return _out(_checklist_out(checklist))
+    app = request.app
+    kb = app[keys.KNOWLEDGE_BASE].current
+    kb.scenario(scenario_id)  # an unknown scenario is 404 before anything else
+    held: frozenset[str] = frozenset()
+    if "Authorization" in request.headers or body.enterprise:
+        session = await current_session(request)
+        async with transaction(app) as db:
+            held = await held_kinds_of_caller(db, session.openid, body.enterprise, app[keys.CLOCK].today())
+    return _out(_checklist_out(kb.checklist(scenario_id, body.answers, held)))
 
 
 @api

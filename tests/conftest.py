@@ -32,6 +32,8 @@ from knowledge_base.models import ImportedItem
 from knowledge_base.service import KnowledgeBase, load_knowledge_base
 from server import create_app
 
+pytest_plugins = ["tests.fake_wechat"]  # the fake_wechat fixture
+
 ADMIN_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SHARED = REPO_ROOT.parent / "shared"

@@ -1,0 +1,25 @@
+"""The data tracker: who other than the owner read a person's or an enterprise's data, and when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from personal_space.models import AccessRecord
+
+
+async def record(session: AsyncSession, subject_type: str, subject_id: str, reader_type: str, reader_id: str,
+                 reader_name: str, resource: str, at: datetime) -> None:
+    """Note one read, in the same transaction as the read itself."""
+    session.add(AccessRecord(subject_type=subject_type, subject_id=subject_id, reader_type=reader_type,
+                             reader_id=reader_id, reader_name=reader_name, resource=resource, at=at))
+
+
+async def reads_of(session: AsyncSession, subject_type: str, subject_id: str, limit: int = 100) -> list[AccessRecord]:
+    """The latest reads of one subject's data, newest first."""
+    rows = await session.scalars(select(AccessRecord)
+                                 .where(AccessRecord.subject_type == subject_type, AccessRecord.subject_id == subject_id)
+                                 .order_by(AccessRecord.at.desc(), AccessRecord.id.desc()).limit(limit))
+    return list(rows)

@@ -1,0 +1,99 @@
+"""Pushes from back-office systems (PRODUCT.md §5 "Integration"): real-name bindings from the
+identity provider and licences from the e-licence library. The signature, timestamp and nonce
+are checked by core.integration's middleware before these run; each event is applied once."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from aiohttp import web
+from aiohttp_pydantic.oas.typing import r200, r400, r401
+from pydantic import BaseModel, ConfigDict, Field
+
+from core import keys
+from core.api import ErrorBody, api
+from core.db import transaction
+from core.integration import CLIENT, record_event
+from core.web import json_response
+from personal_space import documents, people
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow")  # systems may send more than we use
+    event_id: str = Field(min_length=1, max_length=128, description="事件 id：同一事件重复推送只处理一次")
+
+
+class IdentityBinding(_Event):
+    openid: str = Field(min_length=1, max_length=64)
+    unionid: str | None = Field(default=None, max_length=64)
+    id_number: str = Field(description="身份证号（校验位须正确）")
+    name: str = Field(min_length=1, max_length=64)
+    phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
+
+
+class LicenceHolder(BaseModel):
+    type: Literal["person", "enterprise"]
+    id: str = Field(description="身份证号或统一社会信用代码")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Representative(BaseModel):
+    id_number: str
+    name: str = Field(min_length=1, max_length=64)
+
+
+class Licence(_Event):
+    licence_id: str = Field(min_length=1, max_length=128, description="电子证照库中的证照 id，各版本相同")
+    version: int = Field(ge=1)
+    kind: str = Field(min_length=1, max_length=64, description="证照类型，如 食品经营许可证")
+    number: str = Field(min_length=1, max_length=128)
+    holder: LicenceHolder
+    issuer: str = Field(min_length=1, max_length=200)
+    issued_on: date | None = None
+    valid_until: date | None = Field(default=None, description="有效期至（含当日）；空为长期有效")
+    status: Literal["valid", "expired", "cancelled", "revoked", "suspended"]
+    verified: bool = Field(default=True, description="政府核验（true）或本人提供（false）")
+    replaces: str | None = Field(default=None, description="换证时被替换的旧证照 id")
+    legal_representative: Representative | None = Field(default=None, description="营业执照：法定代表人")
+
+
+class EventResult(BaseModel):
+    event_id: str
+    result: Literal["applied", "duplicate"]
+    detail: str | None = None
+
+
+def _result(event_id: str, applied: bool, detail: str | None = None) -> web.Response:
+    return json_response({"event_id": event_id, "result": "applied" if applied else "duplicate", "detail": detail})
+
+
+@api
+async def push_identity_binding(request: web.Request, body: IdentityBinding
+                                ) -> r200[EventResult] | r400[ErrorBody] | r401[ErrorBody]:
+    """Bind a WeChat user to a person after the identity provider's face check (实名绑定)."""
+    app = request.app
+    now = app[keys.CLOCK].now()
+    async with transaction(app) as session:
+        if not await record_event(session, request[CLIENT], body.event_id, "identity_binding", now):
+            return _result(body.event_id, False)
+        await people.bind(session, body.openid, body.unionid, body.id_number, body.name, body.phone, now)
+    return _result(body.event_id, True)
+
+
+@api
+async def push_licence(request: web.Request, body: Licence) -> r200[EventResult] | r400[ErrorBody] | r401[ErrorBody]:
+    """A licence from the e-licence library (电子证照库), applied once per licence id and version."""
+    app = request.app
+    now = app[keys.CLOCK].now()
+    async with transaction(app) as session:
+        if not await record_event(session, request[CLIENT], body.event_id, "licence", now):
+            return _result(body.event_id, False)
+        event = {**body.model_dump(), "extra": body.model_extra or {}}
+        outcome = await documents.ingest_licence(session, request[CLIENT], event, now)
+    return _result(body.event_id, True, outcome)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/integration/v1/identity-bindings", push_identity_binding)
+    app.router.add_post("/integration/v1/licences", push_licence)

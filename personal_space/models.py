@@ -1,0 +1,106 @@
+"""Tables of the personal and enterprise space (一人一企一档)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import AwareDateTime, Base
+
+
+class Person(Base):
+    """A citizen, known by 身份证号: from a real-name binding or as a licence holder."""
+
+    __tablename__ = "persons"
+
+    id_number: Mapped[str] = mapped_column(String(18), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
+class WeChatAccount(Base):
+    """A WeChat user (openid) and, once the identity provider has bound it, the person."""
+
+    __tablename__ = "wechat_accounts"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_number: Mapped[str | None] = mapped_column(ForeignKey("persons.id_number"), index=True)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    bound_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class Enterprise(Base):
+    __tablename__ = "enterprises"
+
+    uscc: Mapped[str] = mapped_column(String(18), primary_key=True)  # 统一社会信用代码
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
+class EnterpriseMember(Base):
+    """Who may act for an enterprise: its legal representative (法定代表人) or an authorised
+    agent (经办人) until `valid_until` (inclusive) unless revoked earlier."""
+
+    __tablename__ = "enterprise_members"
+    __table_args__ = (Index("ix_enterprise_members_uscc_id_number", "uscc", "id_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uscc: Mapped[str] = mapped_column(ForeignKey("enterprises.uscc"))
+    id_number: Mapped[str] = mapped_column(ForeignKey("persons.id_number"), index=True)
+    role: Mapped[str] = mapped_column(String(32))  # legal_representative | agent
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    granted_by: Mapped[str | None] = mapped_column(String(18))
+    granted_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class Document(Base):
+    """A licence or material (证照/材料) held by a person or an enterprise.
+
+    `licence_id` is the e-licence library's id, stable across versions; a push with a version
+    not above the stored one changes nothing. A renewal issued as a new licence links its
+    predecessor.
+    """
+
+    __tablename__ = "documents"
+    __table_args__ = (Index("ix_documents_holder", "holder_type", "holder_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    licence_id: Mapped[str] = mapped_column(String(128), unique=True)
+    version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(128))
+    holder_type: Mapped[str] = mapped_column(String(16))  # person | enterprise
+    holder_id: Mapped[str] = mapped_column(String(18))
+    holder_name: Mapped[str] = mapped_column(String(200))
+    issuer: Mapped[str] = mapped_column(String(200))
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date, index=True)  # None: 长期有效
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    verified: Mapped[bool] = mapped_column(Boolean)  # government-verified, or self-provided
+    predecessor_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
+    extra: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
+class AccessRecord(Base):
+    """One read of a person's or enterprise's data by someone other than its owner (data tracker)."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_subject", "subject_type", "subject_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject_type: Mapped[str] = mapped_column(String(16))  # person | enterprise
+    subject_id: Mapped[str] = mapped_column(String(18))
+    reader_type: Mapped[str] = mapped_column(String(32))  # enterprise_member | staff | clerk
+    reader_id: Mapped[str] = mapped_column(String(64))
+    reader_name: Mapped[str] = mapped_column(String(200))
+    resource: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(AwareDateTime())

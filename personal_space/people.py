@@ -1,0 +1,187 @@
+"""People, WeChat accounts, enterprises and who may act for them.
+
+Identity numbers are validated by their checksums before anything is stored. Access to an
+enterprise's space is decided here, in one place: the legal representative, or an agent whose
+grant has not ended (valid_until is the last day) and was not revoked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict, InvalidInput, NotFound
+from core.identity import InvalidIdentifier, validate_id_number, validate_uscc
+from personal_space.models import Enterprise, EnterpriseMember, Person, WeChatAccount
+
+LEGAL_REPRESENTATIVE, AGENT = "legal_representative", "agent"
+
+
+class EnterpriseNotFound(NotFound):
+    code = "enterprise_not_found"
+    message = "未找到该企业，或您无权查看"
+
+
+class NotBound(NotFound):
+    code = "not_bound"
+    message = "请先在小程序中完成实名认证"
+
+
+def id_number_or_error(value: str) -> str:
+    try:
+        return validate_id_number(value)
+    except InvalidIdentifier as exc:
+        raise InvalidInput(str(exc), code="invalid_id_number") from None
+
+
+def uscc_or_error(value: str) -> str:
+    try:
+        return validate_uscc(value)
+    except InvalidIdentifier as exc:
+        raise InvalidInput(str(exc), code="invalid_uscc") from None
+
+
+async def ensure_person(session: AsyncSession, id_number: str, name: str, now: datetime,
+                        phone: str | None = None) -> Person:
+    """The person with this ID number, created when first seen; a newer name or phone wins."""
+    person = await session.get(Person, id_number)
+    if person is None:
+        person = Person(id_number=id_number, name=name, phone=phone, created_at=now, updated_at=now)
+        session.add(person)
+    elif (name, phone or person.phone) != (person.name, person.phone):
+        person.name, person.phone, person.updated_at = name, phone or person.phone, now
+    return person
+
+
+async def ensure_enterprise(session: AsyncSession, uscc: str, name: str, now: datetime) -> Enterprise:
+    enterprise = await session.get(Enterprise, uscc)
+    if enterprise is None:
+        enterprise = Enterprise(uscc=uscc, name=name, created_at=now)
+        session.add(enterprise)
+    elif name and enterprise.name != name:
+        enterprise.name = name
+    return enterprise
+
+
+async def touch_account(session: AsyncSession, openid: str, unionid: str | None, now: datetime) -> WeChatAccount:
+    """The WeChat account, created at its first login."""
+    account = await session.get(WeChatAccount, openid)
+    if account is None:
+        account = WeChatAccount(openid=openid, unionid=unionid, created_at=now)
+        session.add(account)
+    elif unionid and account.unionid != unionid:
+        account.unionid = unionid
+    return account
+
+
+async def bind(session: AsyncSession, openid: str, unionid: str | None, id_number: str, name: str,
+               phone: str | None, now: datetime) -> WeChatAccount:
+    """Real-name binding (实名绑定) as the identity provider reports it after its face check."""
+    person = await ensure_person(session, id_number_or_error(id_number), name, now, phone)
+    account = await touch_account(session, openid, unionid, now)
+    account.id_number, account.bound_at = person.id_number, now
+    return account
+
+
+async def bound_person(session: AsyncSession, openid: str) -> Person | None:
+    account = await session.get(WeChatAccount, openid)
+    if account is None or account.id_number is None:
+        return None
+    return await session.get(Person, account.id_number)
+
+
+async def require_person(session: AsyncSession, openid: str) -> Person:
+    person = await bound_person(session, openid)
+    if person is None:
+        raise NotBound()
+    return person
+
+
+@dataclass(frozen=True)
+class Membership:
+    uscc: str
+    name: str
+    role: str
+    valid_until: date | None
+
+
+def _active(member: EnterpriseMember, today: date) -> bool:
+    return member.revoked_at is None and (member.valid_until is None or member.valid_until >= today)
+
+
+async def memberships(session: AsyncSession, id_number: str, today: date) -> list[Membership]:
+    """The enterprises this person may act for today."""
+    rows = await session.execute(select(EnterpriseMember, Enterprise.name)
+                                 .join(Enterprise, Enterprise.uscc == EnterpriseMember.uscc)
+                                 .where(EnterpriseMember.id_number == id_number)
+                                 .order_by(EnterpriseMember.uscc, EnterpriseMember.id))
+    found: dict[str, Membership] = {}
+    for member, name in rows:
+        if _active(member, today) and (member.uscc not in found or member.role == LEGAL_REPRESENTATIVE):
+            found[member.uscc] = Membership(member.uscc, name, member.role, member.valid_until)
+    return list(found.values())
+
+
+async def require_membership(session: AsyncSession, uscc: str, id_number: str, today: date,
+                             role: str | None = None) -> Membership:
+    """The person's standing in the enterprise, or EnterpriseNotFound (never "forbidden": a
+    non-member learns nothing, not even that the enterprise exists)."""
+    for membership in await memberships(session, id_number, today):
+        if membership.uscc == uscc and role in (None, membership.role):
+            return membership
+    raise EnterpriseNotFound()
+
+
+async def set_legal_representative(session: AsyncSession, uscc: str, id_number: str, now: datetime) -> None:
+    """The enterprise's legal representative, as the business registration reports it; a
+    previous one loses the role."""
+    rows = (await session.scalars(select(EnterpriseMember).where(
+        EnterpriseMember.uscc == uscc, EnterpriseMember.role == LEGAL_REPRESENTATIVE,
+        EnterpriseMember.revoked_at.is_(None)))).all()
+    if any(m.id_number == id_number for m in rows):
+        return
+    for member in rows:
+        member.revoked_at = now
+    session.add(EnterpriseMember(uscc=uscc, id_number=id_number, role=LEGAL_REPRESENTATIVE, valid_until=None,
+                                 granted_by=None, granted_at=now))
+
+
+async def grant_agent(session: AsyncSession, uscc: str, by: str, id_number: str, name: str, valid_until: date,
+                      now: datetime) -> EnterpriseMember:
+    """The legal representative authorises an agent (经办人) until `valid_until`."""
+    today = now.date()
+    await require_membership(session, uscc, by, today, role=LEGAL_REPRESENTATIVE)
+    if valid_until < today:
+        raise InvalidInput("授权截止日期不能早于今天", code="invalid_grant_end")
+    agent_id = id_number_or_error(id_number)
+    if agent_id == by:
+        raise Conflict("法定代表人无需给自己授权", code="grant_to_self")
+    await ensure_person(session, agent_id, name, now)
+    await revoke_agent(session, uscc, by, agent_id, now, missing_ok=True)
+    member = EnterpriseMember(uscc=uscc, id_number=agent_id, role=AGENT, valid_until=valid_until, granted_by=by,
+                              granted_at=now)
+    session.add(member)
+    return member
+
+
+async def revoke_agent(session: AsyncSession, uscc: str, by: str, id_number: str, now: datetime,
+                       missing_ok: bool = False) -> None:
+    """End an agent's grants now."""
+    await require_membership(session, uscc, by, now.date(), role=LEGAL_REPRESENTATIVE)
+    grants = (await session.scalars(select(EnterpriseMember).where(
+        EnterpriseMember.uscc == uscc, EnterpriseMember.id_number == id_number, EnterpriseMember.role == AGENT,
+        EnterpriseMember.revoked_at.is_(None)))).all()
+    if not grants and not missing_ok:
+        raise NotFound("该人员不是本企业的经办人", code="member_not_found")
+    for grant in grants:
+        grant.revoked_at = now
+
+
+async def members(session: AsyncSession, uscc: str, today: date) -> list[tuple[EnterpriseMember, Person]]:
+    rows = await session.execute(select(EnterpriseMember, Person)
+                                 .join(Person, Person.id_number == EnterpriseMember.id_number)
+                                 .where(EnterpriseMember.uscc == uscc).order_by(EnterpriseMember.id))
+    return [(m, p) for m, p in rows if _active(m, today)]
