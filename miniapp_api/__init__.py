@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api import calendar, enterprises, guides, me, nlu
+from miniapp_api import applications, calendar, enterprises, guides, me, nlu
 
 
 def setup(app: web.Application) -> None:
@@ -16,3 +16,4 @@ def setup(app: web.Application) -> None:
     nlu.setup(app)
     me.setup(app)
     enterprises.setup(app)
+    applications.setup(app)

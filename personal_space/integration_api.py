@@ -4,19 +4,20 @@ are checked by core.integration's middleware before these run; each event is app
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from aiohttp import web
-from aiohttp_pydantic.oas.typing import r200, r400, r401
+from aiohttp_pydantic.oas.typing import r200, r400, r401, r409
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import keys
 from core.api import ErrorBody, api
 from core.db import transaction
+from core.errors import InvalidInput
 from core.integration import CLIENT, record_event
 from core.web import json_response
-from personal_space import documents, people
+from personal_space import applications, documents, people
 
 
 class _Event(BaseModel):
@@ -58,6 +59,33 @@ class Licence(_Event):
     legal_representative: Representative | None = Field(default=None, description="营业执照：法定代表人")
 
 
+class Applicant(BaseModel):
+    type: Literal["person", "enterprise"]
+    id: str = Field(description="身份证号或统一社会信用代码")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class DeferredMaterial(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    due_date: date = Field(description="容缺材料承诺补交日期")
+
+
+class ApplicationEventIn(_Event):
+    application_no: str = Field(pattern=r"^SX\d{14}$", description="办件编号 SX+日期+6位序号")
+    query_password: str | None = Field(default=None, min_length=4, max_length=32, description="查询密码；首次推送必填")
+    item_code: str = Field(min_length=1, max_length=64)
+    item_name: str = Field(min_length=1, max_length=200)
+    department: str = Field(min_length=1, max_length=200)
+    applicant: Applicant
+    state: Literal["submitted", "pre_accepted", "accepted", "in_review", "approved", "rejected", "issued",
+                   "supplement_requested", "not_accepted", "suspended", "withdrawn"]
+    occurred_at: datetime = Field(description="事件发生时间（带时区）")
+    promised_working_days: int | None = Field(default=None, ge=0, le=2000, description="承诺办结时限（工作日）")
+    note: str | None = Field(default=None, max_length=2000)
+    missing_materials: list[str] = Field(default_factory=list, description="补齐补正：一次性告知的全部缺少材料")
+    deferred_materials: list[DeferredMaterial] = Field(default_factory=list, description="容缺受理：后补材料及期限")
+
+
 class EventResult(BaseModel):
     event_id: str
     result: Literal["applied", "duplicate"]
@@ -94,6 +122,22 @@ async def push_licence(request: web.Request, body: Licence) -> r200[EventResult]
     return _result(body.event_id, True, outcome)
 
 
+@api
+async def push_application_event(request: web.Request, body: ApplicationEventIn
+                                 ) -> r200[EventResult] | r400[ErrorBody] | r401[ErrorBody] | r409[ErrorBody]:
+    """A status event of an application (办件) from the acceptance platform (统一受理平台)."""
+    app = request.app
+    now = app[keys.CLOCK].now()
+    if body.occurred_at.tzinfo is None:
+        raise InvalidInput("occurred_at 须带时区，如 2026-11-05T10:12:00+08:00", code="naive_datetime")
+    async with transaction(app) as session:
+        if not await record_event(session, request[CLIENT], body.event_id, "application", now):
+            return _result(body.event_id, False)
+        application = await applications.apply_event(session, body.model_dump(), app[keys.CALENDAR].current, now)
+    return _result(body.event_id, True, application.state)
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/integration/v1/identity-bindings", push_identity_binding)
     app.router.add_post("/integration/v1/licences", push_licence)
+    app.router.add_post("/integration/v1/application-events", push_application_event)

@@ -104,3 +104,57 @@ class AccessRecord(Base):
     reader_name: Mapped[str] = mapped_column(String(200))
     resource: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
+class Application(Base):
+    """An application (办件) as the acceptance platform reports it; state, timeline and promised
+    date are derived from its events in event-time order (see personal_space.applications)."""
+
+    __tablename__ = "applications"
+    __table_args__ = (Index("ix_applications_applicant", "applicant_type", "applicant_id"),)
+
+    application_no: Mapped[str] = mapped_column(String(16), primary_key=True)  # SX + 14 digits
+    password_hash: Mapped[str] = mapped_column(String(64))  # 查询密码, salted and stretched
+    item_code: Mapped[str] = mapped_column(String(64))
+    item_name: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(200))
+    applicant_type: Mapped[str] = mapped_column(String(16))  # person | enterprise
+    applicant_id: Mapped[str] = mapped_column(String(18))
+    applicant_name: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(32))
+    promised_working_days: Mapped[int | None] = mapped_column(Integer)
+    accepted_on: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)  # 承诺办结日, pauses included
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    missing_materials: Mapped[list] = mapped_column(JSON)  # 补齐补正: the open notice's items
+    deferred_materials: Mapped[list] = mapped_column(JSON)  # 容缺: [{"name", "due_date"}]
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
+class ApplicationEvent(Base):
+    __tablename__ = "application_events"
+    __table_args__ = (Index("ix_application_events_no_time", "application_no", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(ForeignKey("applications.application_no"))
+    event_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+    missing_materials: Mapped[list] = mapped_column(JSON)
+    deferred_materials: Mapped[list] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(AwareDateTime())
+
+
+class ApplicationRating(Base):
+    """好差评 of a concluded application; a bad one waits for the hotline's follow-up."""
+
+    __tablename__ = "application_ratings"
+
+    application_no: Mapped[str] = mapped_column(ForeignKey("applications.application_no"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    rated_by: Mapped[str] = mapped_column(String(18))
+    rated_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    needs_follow_up: Mapped[bool] = mapped_column(Boolean, index=True)
+    followed_up_at: Mapped[datetime | None] = mapped_column(AwareDateTime())

@@ -1,0 +1,150 @@
+"""Applications (办件) for the mini-program: mine, one by number (owner or query password), 好差评."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from aiohttp import web
+from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r404, r409, r429
+from pydantic import BaseModel, Field
+
+from core import keys
+from core.api import ErrorBody, api
+from core.auth import current_session
+from core.db import transaction
+from core.errors import RateLimited
+from core.web import json_response
+from personal_space import applications, people
+from personal_space.models import Application
+
+LOOKUP_LIMIT, LOOKUP_WINDOW = 10, 600  # failed password lookups per client address / per number, per window
+LOOKUP_KEY = "personal_space:lookup:{who}"
+
+
+class DeferredOut(BaseModel):
+    name: str
+    due_date: date
+
+
+class StepOut(BaseModel):
+    state: str
+    state_label: str
+    occurred_at: datetime
+    note: str | None
+    missing_materials: list[str]
+
+
+class ApplicationOut(BaseModel):
+    application_no: str
+    item_code: str
+    item_name: str
+    department: str
+    applicant_name: str
+    state: str
+    state_label: str
+    accepted_on: date | None
+    promised_working_days: int | None = Field(description="承诺办结时限（工作日）")
+    due_date: date | None = Field(description="承诺办结日（计时暂停的工作日已顺延）")
+    due_provisional: bool = Field(description="为 true 时，到期日依赖尚未公布放假安排的年份")
+    missing_materials: list[str] = Field(description="补齐补正：需一次补齐的全部材料")
+    deferred_materials: list[DeferredOut] = Field(description="容缺受理：后补材料及期限")
+    timeline: list[StepOut]
+
+
+async def _out(db, application: Application) -> dict:
+    steps = await applications.timeline(db, application.application_no)
+    return ApplicationOut(
+        application_no=application.application_no, item_code=application.item_code, item_name=application.item_name,
+        department=application.department, applicant_name=application.applicant_name, state=application.state,
+        state_label=applications.STATES[application.state], accepted_on=application.accepted_on,
+        promised_working_days=application.promised_working_days, due_date=application.due_date,
+        due_provisional=application.due_provisional, missing_materials=application.missing_materials,
+        deferred_materials=application.deferred_materials,
+        timeline=[StepOut(state=e.state, state_label=applications.STATES[e.state], occurred_at=e.occurred_at,
+                          note=e.note, missing_materials=e.missing_materials) for e in steps],
+    ).model_dump(mode="json")
+
+
+async def _holders(db, openid: str, today: date) -> list[tuple[str, str]]:
+    person = await people.bound_person(db, openid)
+    if person is None:
+        return []
+    return [("person", person.id_number)] + [("enterprise", m.uscc)
+                                             for m in await people.memberships(db, person.id_number, today)]
+
+
+@api
+async def my_applications(request: web.Request) -> r200[list[ApplicationOut]] | r401[ErrorBody] | r404[ErrorBody]:
+    """My applications and those of the enterprises I act for, newest first."""
+    app = request.app
+    session = await current_session(request)
+    async with transaction(app) as db:
+        await people.require_person(db, session.openid)
+        found = await applications.applications_of(db, await _holders(db, session.openid, app[keys.CLOCK].today()))
+        return json_response([await _out(db, a) for a in found])
+
+
+@api
+async def get_application(
+    request: web.Request, application_no: str, /,
+    password: Annotated[str | None, Field(default=None, max_length=32, description="查询密码（非本人查询时必填）")] = None,
+) -> r200[ApplicationOut] | r404[ErrorBody] | r429[ErrorBody]:
+    """One application: its owner sees it when logged in; anyone else needs its query password.
+
+    输错的编号和输错的密码得到完全相同的回答；失败次数过多会被限流。
+    """
+    app = request.app
+    state = app[keys.STATE]
+    holders: list[tuple[str, str]] = []
+    if "Authorization" in request.headers:
+        session = await current_session(request)
+        async with transaction(app) as db:
+            holders = await _holders(db, session.openid, app[keys.CLOCK].today())
+    counters = [LOOKUP_KEY.format(who=f"ip:{request.remote}"), LOOKUP_KEY.format(who=f"no:{application_no.upper()}")]
+    if password is not None:
+        for key in counters:
+            if int(await state.get(key) or 0) >= LOOKUP_LIMIT:
+                raise RateLimited("查询失败次数过多，请10分钟后再试", code="lookup_rate_limited")
+    async with transaction(app) as db:
+        try:
+            application = await applications.application_for(db, application_no, holders, password)
+        except applications.ApplicationNotFound:
+            if password is not None:
+                for key in counters:
+                    await state.increment(key, ttl=LOOKUP_WINDOW)
+            raise
+        return json_response(await _out(db, application))
+
+
+class RatingIn(BaseModel):
+    level: Literal["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+    reason: str | None = Field(default=None, max_length=1000, description="不满意、非常不满意时必填")
+
+
+class RatingOut(BaseModel):
+    application_no: str
+    level: str
+    needs_follow_up: bool = Field(description="差评将转12345热线跟进")
+
+
+@api
+async def rate_application(request: web.Request, application_no: str, /, body: RatingIn
+                           ) -> r201[RatingOut] | r400[ErrorBody] | r401[ErrorBody] | r404[ErrorBody] | r409[ErrorBody]:
+    """好差评 of a concluded application, by its owner, once."""
+    app = request.app
+    session = await current_session(request)
+    async with transaction(app) as db:
+        person = await people.require_person(db, session.openid)
+        application = await applications.application_for(
+            db, application_no, await _holders(db, session.openid, app[keys.CLOCK].today()), None)
+        rating = await applications.rate(db, application, body.level, body.reason, person.id_number,
+                                         app[keys.CLOCK].now())
+    return json_response({"application_no": rating.application_no, "level": rating.level,
+                          "needs_follow_up": rating.needs_follow_up}, status=201)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/v1/me/applications", my_applications, allow_head=False)
+    app.router.add_get("/api/v1/applications/{application_no}", get_application, allow_head=False)
+    app.router.add_post("/api/v1/applications/{application_no}/rating", rate_application)

@@ -1,0 +1,172 @@
+"""Applications (办件): status events from the acceptance platform, applied once and read in
+event-time order, whatever order they arrive in.
+
+Every event is stored; the application's state, open 补齐补正 notice, 容缺 materials and
+promised date are recomputed from the whole ordered history on each arrival, so a late event
+slots into its place instead of overwriting a newer one.
+
+The promised date (承诺办结时间) counts `promised_working_days` working days from the day of
+acceptance (not counted); working days spent in `suspended` (特别程序) are added on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import date, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.calendar import WorkingCalendar
+from core.errors import Conflict, InvalidInput, NotFound
+from personal_space.models import Application, ApplicationEvent, ApplicationRating
+from personal_space.people import ensure_enterprise, ensure_person, id_number_or_error, uscc_or_error
+
+STATES = {
+    "submitted": "已申报", "pre_accepted": "预受理", "accepted": "已受理", "in_review": "审查中",
+    "approved": "办结（准予）", "rejected": "办结（不予）", "issued": "已出件",
+    "supplement_requested": "补齐补正", "not_accepted": "不予受理", "suspended": "特别程序（计时暂停）",
+    "withdrawn": "已撤回",
+}
+CONCLUDED = {"approved", "rejected", "issued", "not_accepted"}
+RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+BAD_LEVELS = {"不满意", "非常不满意"}
+_PASSWORD_ROUNDS = 20_000
+
+
+class ApplicationNotFound(NotFound):
+    code = "application_not_found"
+    message = "未找到该办件，请核对办件编号和查询密码"
+
+
+def password_hash(application_no: str, password: str) -> str:
+    """The 查询密码 stretched with the number as salt: six digits are few, so make each guess cost."""
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), application_no.encode(), _PASSWORD_ROUNDS).hex()
+
+
+async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalendar, now: datetime) -> Application:
+    """Store one status event and recompute the application from its whole history."""
+    number = event["application_no"]
+    application = await session.get(Application, number, with_for_update=True)
+    applicant = event["applicant"]
+    if applicant["type"] == "person":
+        applicant_id = (await ensure_person(session, id_number_or_error(applicant["id"]), applicant["name"], now)).id_number
+    else:
+        applicant_id = (await ensure_enterprise(session, uscc_or_error(applicant["id"]), applicant["name"], now)).uscc
+    if application is None:
+        application = Application(application_no=number, state=event["state"], missing_materials=[],
+                                  deferred_materials=[], due_provisional=False, updated_at=now)
+        session.add(application)
+    elif (application.applicant_type, application.applicant_id) != (applicant["type"], applicant_id):
+        raise Conflict("该办件编号已属于其他申请人", code="applicant_mismatch")
+    application.applicant_type, application.applicant_id = applicant["type"], applicant_id
+    application.applicant_name = applicant["name"]
+    for field in ("item_code", "item_name", "department"):
+        setattr(application, field, event[field])
+    if event.get("query_password"):
+        application.password_hash = password_hash(number, event["query_password"])
+    elif application.password_hash is None:
+        raise InvalidInput("首次推送办件须带查询密码 query_password", code="query_password_missing")
+    if event.get("promised_working_days") is not None:
+        application.promised_working_days = event["promised_working_days"]
+    await session.flush()
+    session.add(ApplicationEvent(application_no=number, event_id=event["event_id"], state=event["state"],
+                                 occurred_at=event["occurred_at"], note=event.get("note"),
+                                 missing_materials=event.get("missing_materials") or [],
+                                 deferred_materials=_jsonable(event.get("deferred_materials") or []),
+                                 received_at=now))
+    await session.flush()
+    _recompute(application, await timeline(session, number), calendar, now)
+    return application
+
+
+def _jsonable(materials: list[dict]) -> list[dict]:
+    return [{**m, "due_date": m["due_date"].isoformat() if isinstance(m.get("due_date"), date) else m.get("due_date")}
+            for m in materials]
+
+
+async def timeline(session: AsyncSession, number: str) -> list[ApplicationEvent]:
+    """The events in the order they happened (ties: in the order they came)."""
+    rows = await session.scalars(select(ApplicationEvent).where(ApplicationEvent.application_no == number)
+                                 .order_by(ApplicationEvent.occurred_at, ApplicationEvent.id))
+    return list(rows)
+
+
+def _recompute(application: Application, events: list[ApplicationEvent], calendar: WorkingCalendar,
+               now: datetime) -> None:
+    last = events[-1]
+    application.state = last.state
+    application.missing_materials = last.missing_materials if last.state == "supplement_requested" else []
+    accepted = next((e for e in events if e.state == "accepted"), None)
+    application.deferred_materials = accepted.deferred_materials if accepted else []
+    application.accepted_on = accepted.occurred_at.date() if accepted else None
+    application.updated_at = now
+    if accepted is None or application.promised_working_days is None:
+        application.due_date, application.due_provisional = None, False
+        return
+    paused = _paused_working_days(events, calendar, now)
+    deadline = calendar.deadline(application.accepted_on, application.promised_working_days + paused)
+    application.due_date, application.due_provisional = deadline.due_date, deadline.provisional
+
+
+def _paused_working_days(events: list[ApplicationEvent], calendar: WorkingCalendar, now: datetime) -> int:
+    """Working days spent suspended: from each suspension to the next other state (or today)."""
+    paused, started = 0, None
+    for event in events:
+        if event.state == "suspended" and started is None:
+            started = event.occurred_at.date()
+        elif event.state != "suspended" and started is not None:
+            paused += max(0, calendar.working_days_between(started, event.occurred_at.date()))
+            started = None
+    if started is not None:
+        paused += max(0, calendar.working_days_between(started, now.date()))
+    return paused
+
+
+async def applications_of(session: AsyncSession, holders: list[tuple[str, str]]) -> list[Application]:
+    if not holders:
+        return []
+    rows = await session.scalars(select(Application).where(or_(*[
+        (Application.applicant_type == t) & (Application.applicant_id == i) for t, i in holders]))
+        .order_by(Application.updated_at.desc()))
+    return list(rows)
+
+
+async def application_for(session: AsyncSession, number: str, holders: list[tuple[str, str]],
+                          password: str | None) -> Application:
+    """The application if the caller holds it or gives its query password; ApplicationNotFound
+    otherwise, the same whether the number exists or not (the hash is computed either way)."""
+    application = await session.get(Application, number.strip().upper())
+    if application is not None and (application.applicant_type, application.applicant_id) in holders:
+        return application
+    if password is not None:
+        given = password_hash(number, password)
+        if application is not None and hmac.compare_digest(given, application.password_hash):
+            return application
+    raise ApplicationNotFound()
+
+
+async def rate(session: AsyncSession, application: Application, level: str, reason: str | None, by: str,
+               now: datetime) -> ApplicationRating:
+    """好差评 by the owner of a concluded application, once; the two bad levels need a reason
+    and are left for the hotline to follow up."""
+    if application.state not in CONCLUDED:
+        raise Conflict("办件办结后才能评价", code="application_not_concluded")
+    if level in BAD_LEVELS and not (reason and reason.strip()):
+        raise InvalidInput("选择“不满意”或“非常不满意”时请说明原因", code="rating_reason_required")
+    if await session.get(ApplicationRating, application.application_no) is not None:
+        raise Conflict("该办件已评价过", code="already_rated")
+    rating = ApplicationRating(application_no=application.application_no, level=level,
+                               reason=reason.strip() if reason else None, rated_by=by, rated_at=now,
+                               needs_follow_up=level in BAD_LEVELS)
+    session.add(rating)
+    return rating
+
+
+async def ratings_needing_follow_up(session: AsyncSession, limit: int = 100) -> list[ApplicationRating]:
+    """Bad ratings the hotline has not yet taken up (for the hotline to turn into tickets)."""
+    rows = await session.scalars(select(ApplicationRating).where(ApplicationRating.needs_follow_up.is_(True),
+                                                                 ApplicationRating.followed_up_at.is_(None))
+                                 .order_by(ApplicationRating.rated_at).limit(limit))
+    return list(rows)

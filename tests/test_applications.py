@@ -1,0 +1,126 @@
+"""Applications (办件) over HTTP: events applied once and in event-time order, the promised date
+with suspensions, 补齐补正 and 容缺, who may look one up, and 好差评."""
+
+from __future__ import annotations
+
+import pytest
+
+from server import create_app
+from tests.personal_space_helpers import ALICE, BOB, SECRETS, event_id, signed
+from tests.test_personal_space import citizen
+
+NUMBER = "SX20261105000123"
+
+
+@pytest.fixture
+async def app_client(aiohttp_client, make_settings, clock, fake_wechat):
+    settings = make_settings(integration_clients=SECRETS, **fake_wechat.settings())
+    return await aiohttp_client(create_app(settings, clock=clock))
+
+
+@pytest.fixture
+def push(app_client, clock):
+    async def push(state: str, occurred_at: str, *, same_event: str | None = None, number: str = NUMBER, **extra):
+        body = {"event_id": same_event or event_id("app"), "application_no": number, "query_password": "839201",
+                "item_code": "KE-FOOD-01", "item_name": "食品经营许可（新办）", "department": "市市场监管局",
+                "applicant": {"type": "person", "id": ALICE["id_number"], "name": ALICE["name"]},
+                "state": state, "occurred_at": occurred_at, "promised_working_days": 10, **extra}
+        response = await signed(app_client, "/integration/v1/application-events", body, now=clock.now().timestamp())
+        assert response.status == 200, await response.text()
+        return await response.json()
+    return push
+
+
+async def test_events_out_of_order_are_read_in_event_time_order(app_client, push, alice):
+    await push("in_review", "2026-11-06T09:00:00+08:00")
+    await push("accepted", "2026-11-05T10:12:00+08:00")
+    await push("submitted", "2026-11-05T09:00:00+08:00")
+    [application] = await (await app_client.get("/api/v1/me/applications", headers=alice)).json()
+    assert application["state"] == "in_review" and application["state_label"] == "审查中"
+    assert [s["state"] for s in application["timeline"]] == ["submitted", "accepted", "in_review"]
+    assert application["accepted_on"] == "2026-11-05"
+    assert application["due_date"] == "2026-11-19"  # 10 working days after Thursday 5 November
+
+
+@pytest.fixture
+def as_citizen(app_client, fake_wechat, clock):
+    async def post(path, body, **kwargs):
+        return await signed(app_client, path, body, now=clock.now().timestamp(), **kwargs)
+
+    async def make(openid: str, who: dict) -> dict:
+        return await citizen(app_client, fake_wechat, post, openid, who)
+    return make
+
+
+@pytest.fixture
+async def alice(as_citizen):
+    return await as_citizen("openid-alice", ALICE)
+
+
+@pytest.fixture
+async def bob(as_citizen):
+    return await as_citizen("openid-bob", BOB)
+
+
+async def test_a_repeated_event_is_applied_once(app_client, push, alice):
+    first = await push("accepted", "2026-11-05T10:12:00+08:00", same_event="app-77")
+    again = await push("accepted", "2026-11-05T10:12:00+08:00", same_event="app-77")
+    assert (first["result"], again["result"]) == ("applied", "duplicate")
+    body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
+    assert len(body["timeline"]) == 1
+
+
+async def test_suspension_pauses_the_promised_date(app_client, push, alice):
+    await push("accepted", "2026-11-05T10:12:00+08:00")
+    await push("suspended", "2026-11-10T15:00:00+08:00", note="专家评审")
+    await push("in_review", "2026-11-12T09:00:00+08:00")
+    body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
+    assert body["due_date"] == "2026-11-23"  # 19 November plus the 2 working days suspended (11th, 12th)
+
+
+async def test_supplement_notice_lists_every_missing_item_and_closes_when_done(app_client, push, alice):
+    await push("accepted", "2026-11-05T10:12:00+08:00",
+               deferred_materials=[{"name": "健康证明", "due_date": "2026-11-20"}])
+    await push("supplement_requested", "2026-11-06T10:00:00+08:00", missing_materials=["场所平面图", "设备布局图"])
+    body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
+    assert body["state_label"] == "补齐补正" and body["missing_materials"] == ["场所平面图", "设备布局图"]
+    assert body["deferred_materials"] == [{"name": "健康证明", "due_date": "2026-11-20"}]
+    await push("in_review", "2026-11-09T10:00:00+08:00")
+    body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
+    assert body["missing_materials"] == [] and body["timeline"][1]["missing_materials"] == ["场所平面图", "设备布局图"]
+
+
+async def test_others_need_the_query_password_and_learn_nothing_from_wrong_numbers(app_client, push, bob):
+    await push("accepted", "2026-11-05T10:12:00+08:00")
+    assert (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=bob)).status == 404
+    assert await (await app_client.get("/api/v1/me/applications", headers=bob)).json() == []
+    wrong_password = await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": "000000"})
+    no_such_number = await app_client.get("/api/v1/applications/SX20261105999999", params={"password": "839201"})
+    assert wrong_password.status == no_such_number.status == 404
+    assert await wrong_password.json() == await no_such_number.json()
+    right = await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": "839201"})
+    assert right.status == 200 and (await right.json())["state"] == "accepted"
+
+
+async def test_password_guessing_is_rate_limited(app_client, push):
+    await push("accepted", "2026-11-05T10:12:00+08:00")
+    statuses = [(await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": f"{i:06d}"})).status
+                for i in range(11)]
+    assert statuses == [404] * 10 + [429]
+    blocked = await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": "839201"})
+    assert blocked.status == 429 and (await blocked.json())["error"]["code"] == "lookup_rate_limited"
+
+
+async def test_rating_a_concluded_application(app_client, push, alice, bob):
+    await push("accepted", "2026-11-05T10:12:00+08:00")
+    url = f"/api/v1/applications/{NUMBER}/rating"
+    early = await app_client.post(url, json={"level": "满意"}, headers=alice)
+    assert early.status == 409 and (await early.json())["error"]["code"] == "application_not_concluded"
+    await push("approved", "2026-11-12T10:00:00+08:00")
+    assert (await app_client.post(url, json={"level": "不满意"}, headers=bob)).status == 404
+    no_reason = await app_client.post(url, json={"level": "不满意"}, headers=alice)
+    assert no_reason.status == 400 and (await no_reason.json())["error"]["code"] == "rating_reason_required"
+    rated = await app_client.post(url, json={"level": "非常不满意", "reason": "窗口让我跑了三次"}, headers=alice)
+    assert rated.status == 201 and (await rated.json())["needs_follow_up"] is True
+    twice = await app_client.post(url, json={"level": "满意"}, headers=alice)
+    assert twice.status == 409 and (await twice.json())["error"]["code"] == "already_rated"
