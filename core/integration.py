@@ -17,7 +17,7 @@ import hmac
 from datetime import datetime
 
 from aiohttp import web
-from sqlalchemy import String, insert
+from sqlalchemy import String
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,13 +108,8 @@ async def integration_middleware(request: web.Request, handler):
 
 async def record_event(session: AsyncSession, client: str, event_id: str, kind: str, now: datetime) -> bool:
     """Note the event in the caller's transaction; False when it was applied before."""
-    values = dict(client_id=client, event_id=event_id, kind=kind, received_at=now)
-    dialect = session.bind.dialect.name
-    if dialect == "postgresql":
-        statement = pg_insert(IntegrationEvent).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite_insert(IntegrationEvent).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only the two supported backends
-        statement = insert(IntegrationEvent).values(**values)
+    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(IntegrationEvent).values(client_id=client, event_id=event_id, kind=kind,
+                                                        received_at=now).on_conflict_do_nothing()
     result = await session.execute(statement)
     return result.rowcount == 1

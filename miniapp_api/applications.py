@@ -67,11 +67,9 @@ async def _out(db, application: Application) -> dict:
 
 
 async def _holders(db, openid: str, today: date) -> list[tuple[str, str]]:
+    """Whose applications the caller may see; none before the real-name binding."""
     person = await people.bound_person(db, openid)
-    if person is None:
-        return []
-    return [("person", person.id_number)] + [("enterprise", m.uscc)
-                                             for m in await people.memberships(db, person.id_number, today)]
+    return await people.holders(db, person, today) if person else []
 
 
 @api

@@ -129,10 +129,9 @@ def document_out(document: Document, today: date) -> dict:
 
 
 async def _holders(db, openid: str, today: date) -> tuple[people.Person, list[tuple[str, str]]]:
-    """The caller and every holder whose documents they may see: themself and their enterprises."""
+    """The caller and every holder whose documents they may see."""
     person = await people.require_person(db, openid)
-    return person, [("person", person.id_number)] + [
-        ("enterprise", m.uscc) for m in await people.memberships(db, person.id_number, today)]
+    return person, await people.holders(db, person, today)
 
 
 @api

@@ -125,6 +125,12 @@ async def memberships(session: AsyncSession, id_number: str, today: date) -> lis
     return list(found.values())
 
 
+async def holders(session: AsyncSession, person: Person, today: date) -> list[tuple[str, str]]:
+    """Whose data this person may see today: their own and that of the enterprises they act for."""
+    return [("person", person.id_number)] + [("enterprise", m.uscc)
+                                             for m in await memberships(session, person.id_number, today)]
+
+
 async def require_membership(session: AsyncSession, uscc: str, id_number: str, today: date,
                              role: str | None = None) -> Membership:
     """The person's standing in the enterprise, or EnterpriseNotFound (never "forbidden": a
