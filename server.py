@@ -33,6 +33,7 @@ from core.db import database_context
 from core.integration import integration_middleware
 from core.logs import configure_logging
 from core.migrate import migrate
+from core.outbox import outbox_worker_context
 from core.settings import Settings, SettingsError, load_settings
 from core.state import create_state_store
 from core.web import error_middleware, request_id_middleware
@@ -72,7 +73,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or Clock()
     app[keys.CALENDAR_HOOKS] = []
-    app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context, wechat_context])
+    app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context, wechat_context,
+                            outbox_worker_context])
     knowledge_base.setup(app)
     intents.setup(app)
     personal_space.setup(app)

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
 
     integration_clients: Annotated[dict[str, str], NoDecode] = {}
     session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    wechat_templates: Annotated[dict[str, str], NoDecode] = {}  # message kind → subscribe template id
+    notify_channel: str = "console"  # console | wechat_subscribe
+    run_workers: bool = True  # deliver the outbox and plan reminders in this process
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
     demo_login: bool = False  # POST /api/v1/auth/demo-login as the demo citizen: only when set
     demo_data: bool | None = None  # default: on in embedded mode only
     migrate_on_start: bool | None = None  # default: on in embedded mode only
@@ -105,6 +109,23 @@ class Settings(BaseSettings):
                 raise ValueError('INTEGRATION_CLIENTS 应为 JSON 对象，例如 {"idp": "密钥"}') from None
         if isinstance(value, dict) and any(len(str(s)) < 16 for s in value.values()):
             raise ValueError("INTEGRATION_CLIENTS 中每个密钥至少 16 个字符")
+        return value
+
+    @field_validator("wechat_templates", mode="before")
+    @classmethod
+    def _templates(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError:
+                raise ValueError('WECHAT_TEMPLATES 应为 JSON 对象，例如 {"licence_expiry": "模板ID"}') from None
+        return value
+
+    @field_validator("notify_channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if value not in ("console", "wechat_subscribe"):
+            raise ValueError("NOTIFY_CHANNEL 应为 console 或 wechat_subscribe")
         return value
 
     @field_validator("log_level")

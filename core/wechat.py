@@ -37,7 +37,7 @@ log = logging.getLogger("wechat")
 
 TIMEOUT_SECONDS = 4.0
 TOKEN_KEY_PREFIX = "wechatpy"  # Redis keys "wechatpy:{appid}_access_token", wechatpy's own layout
-_WORKERS = 8
+THREADS = 8  # concurrent WeChat calls per process
 # wechatpy hard-codes this origin in its clients' and APIs' base URLs, in the token URL and in
 # some absolute URLs; `_RoutedSession` swaps it for WECHAT_API_BASE_URL on every request.
 _WECHAT_ORIGIN = "https://api.weixin.qq.com/"
@@ -164,7 +164,7 @@ class WeChatApi:
 
         self._official = client(settings.wechat_app_id, settings.wechat_app_secret)
         self._miniapp = client(settings.wechat_miniapp_id, settings.wechat_miniapp_secret)
-        self._executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="wechat")
+        self._executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="wechat")
 
     async def code_to_session(self, code: str) -> MiniappSession:
         """Exchange a mini-program wx.login() code for the user's openid (登录凭证校验); a code works once."""

@@ -10,8 +10,9 @@ from aiohttp import web
 
 from personal_space import integration_api
 from personal_space.demo import demo_data_context
+from personal_space.reminders import reminder_planner_context
 
 
 def setup(app: web.Application) -> None:
     integration_api.setup(app)
-    app.cleanup_ctx.append(demo_data_context)
+    app.cleanup_ctx.extend([demo_data_context, reminder_planner_context])

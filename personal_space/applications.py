@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.calendar import WorkingCalendar
 from core.errors import Conflict, InvalidInput, NotFound
+from core.outbox import enqueue
 from personal_space.models import Application, ApplicationEvent, ApplicationRating
 from personal_space.people import ensure_enterprise, ensure_person, id_number_or_error, uscc_or_error
+from personal_space.reminders import drafts_for
 
 STATES = {
     "submitted": "已申报", "pre_accepted": "预受理", "accepted": "已受理", "in_review": "审查中",
@@ -45,10 +47,13 @@ def password_hash(application_no: str, password: str) -> str:
     return hashlib.pbkdf2_hmac("sha256", password.encode(), application_no.encode(), _PASSWORD_ROUNDS).hex()
 
 
-async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalendar, now: datetime) -> Application:
-    """Store one status event and recompute the application from its whole history."""
+async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalendar, now: datetime,
+                      channel: str = "console") -> Application:
+    """Store one status event and recompute the application from its whole history; when the
+    state changes, the applicant is told (through the outbox, in this transaction)."""
     number = event["application_no"]
     application = await session.get(Application, number, with_for_update=True)
+    before = application.state if application is not None else None
     applicant = event["applicant"]
     if applicant["type"] == "person":
         applicant_id = (await ensure_person(session, id_number_or_error(applicant["id"]), applicant["name"], now)).id_number
@@ -77,8 +82,25 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
                                  deferred_materials=_jsonable(event.get("deferred_materials") or []),
                                  received_at=now))
     await session.flush()
-    _recompute(application, await timeline(session, number), calendar, now)
+    events = await timeline(session, number)
+    _recompute(application, events, calendar, now)
+    if application.state != before or len(events) == 1:
+        await _announce(session, application, event["event_id"], channel, now)
     return application
+
+
+async def _announce(session: AsyncSession, application: Application, event_id: str, channel: str,
+                    now: datetime) -> None:
+    data = {"办件名称": application.item_name, "办件编号": application.application_no,
+            "办理状态": STATES[application.state]}
+    if application.due_date:
+        data["承诺办结日"] = application.due_date.isoformat()
+    if application.missing_materials:
+        data["需补正材料"] = "、".join(application.missing_materials)
+    drafts = await drafts_for(session, application.applicant_type, application.applicant_id,
+                              f"application:{application.application_no}:{event_id}", "application_state", data,
+                              now.date(), channel, page=f"pages/applications/detail?no={application.application_no}")
+    await enqueue(session, drafts, now, now)
 
 
 def _jsonable(materials: list[dict]) -> list[dict]:

@@ -133,7 +133,8 @@ async def push_application_event(request: web.Request, body: ApplicationEventIn
     async with transaction(app) as session:
         if not await record_event(session, request[CLIENT], body.event_id, "application", now):
             return _result(body.event_id, False)
-        application = await applications.apply_event(session, body.model_dump(), app[keys.CALENDAR].current, now)
+        application = await applications.apply_event(session, body.model_dump(), app[keys.CALENDAR].current, now,
+                                                     app[keys.SETTINGS].notify_channel)
     return _result(body.event_id, True, application.state)
 
 

@@ -146,6 +146,7 @@ async def make_settings(database_url: str, redis_url: str, calendar_file: Path) 
             "calendar_file": calendar_file,
             "migrate_on_start": False,
             "demo_data": False,
+            "run_workers": False,
         }
         values.update(overrides)
         return load_settings(**values)

@@ -1,0 +1,217 @@
+"""The notifications outbox (PRODUCT.md §5 "Notifications").
+
+Every outgoing message is first a row with a unique key, written in the transaction of the
+change that causes it, so nothing is announced that did not happen and nothing is planned twice.
+Workers deliver the rows:
+
+1. claim a batch of due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL: any number of workers
+   share the work) by putting a lease on them; the state stays `created`;
+2. for each message, commit `sending` just before calling the sender, then the outcome:
+   `delivered`, `temporary-failure` (retried with backoff) or `permanent-failure`;
+3. a row whose lease ran out while still `created` was never tried: it is claimed again. One
+   left `sending` was cut off mid-call; WeChat has no way to ask whether it arrived, so it
+   becomes `technical-failure` for an operator to look at, never a second message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from aiohttp import web
+from sqlalchemy import JSON, Integer, String, Text, and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core import keys
+from core.db import AwareDateTime, Base, transaction
+from core.identity import mask_personal_data
+from core.tasks import background
+from core.wechat import THREADS, WeChatError
+
+log = logging.getLogger("outbox")
+
+CREATED, SENDING, DELIVERED = "created", "sending", "delivered"
+TEMPORARY, PERMANENT, TECHNICAL = "temporary-failure", "permanent-failure", "technical-failure"
+LEASE = timedelta(minutes=2)
+BATCH = 200
+# Messages in flight per worker: as many as core.wechat has threads, so that a message marked
+# `sending` is really on the wire and not waiting for a thread (a cut-off would lose it).
+CONCURRENCY = THREADS
+MAX_ATTEMPTS = 8
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)  # what makes two messages the same message
+    channel: Mapped[str] = mapped_column(String(32))  # wechat_subscribe | console
+    address: Mapped[str] = mapped_column(String(64))  # openid for WeChat
+    recipient: Mapped[str] = mapped_column(String(64), index=True)  # who, in the service's terms (身份证号)
+    kind: Mapped[str] = mapped_column(String(32))  # licence_expiry, application_state, …
+    data: Mapped[dict] = mapped_column(JSON)  # the template's fields, as text
+    page: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    due_at: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)
+    next_attempt_at: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)
+    leased_until: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class SendError(Exception):
+    def __init__(self, message: str, *, permanent: bool):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Sender(Protocol):
+    async def send(self, message: OutboxMessage) -> None:
+        """Deliver or raise SendError."""
+
+
+@dataclass(frozen=True)
+class Draft:
+    key: str
+    channel: str
+    address: str
+    recipient: str
+    kind: str
+    data: dict[str, str]
+    page: str | None = None
+
+
+async def enqueue(session: AsyncSession, drafts: list[Draft], due_at: datetime, now: datetime) -> int:
+    """Add messages in the caller's transaction; a key already in the outbox is skipped.
+    Returns how many were new."""
+    if not drafts:
+        return 0
+    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    rows = [dict(key=d.key, channel=d.channel, address=d.address, recipient=d.recipient, kind=d.kind, data=d.data,
+                 page=d.page, state=CREATED, due_at=due_at, next_attempt_at=due_at, attempts=0, created_at=now)
+            for d in drafts]
+    result = await session.execute(dialect_insert(OutboxMessage).values(rows).on_conflict_do_nothing())
+    return result.rowcount
+
+
+class ConsoleSender:
+    """The embedded default: the message goes to the log (personal data masked)."""
+
+    async def send(self, message: OutboxMessage) -> None:
+        text = "；".join(f"{k}：{v}" for k, v in message.data.items())
+        log.info("notification", extra={"kind": message.kind, "to": mask_personal_data(message.recipient),
+                                        "text": mask_personal_data(text)})
+
+
+class WeChatSubscribeSender:
+    """Mini-program subscribe messages through core.wechat (template ids from WECHAT_TEMPLATES)."""
+
+    def __init__(self, app: web.Application):
+        self.app = app
+
+    async def send(self, message: OutboxMessage) -> None:
+        template = self.app[keys.SETTINGS].wechat_templates.get(message.kind)
+        if template is None:
+            raise SendError(f"未配置订阅消息模板：{message.kind}", permanent=True)
+        try:
+            await self.app[keys.WECHAT].send_subscribe_message(message.address, template, message.data, message.page)
+        except WeChatError as exc:
+            raise SendError(f"{exc.code} {exc.message}", permanent=exc.permanent) from None
+
+
+def senders(app: web.Application) -> dict[str, Sender]:
+    return {"console": ConsoleSender(), "wechat_subscribe": WeChatSubscribeSender(app)}
+
+
+async def _recover(app: web.Application, now: datetime) -> None:
+    """Rows cut off mid-send become technical-failure: their outcome is unknown."""
+    async with transaction(app) as session:
+        await session.execute(update(OutboxMessage)
+                              .where(OutboxMessage.state == SENDING, OutboxMessage.leased_until < now)
+                              .values(state=TECHNICAL, leased_until=None,
+                                      last_error="发送中断，结果未知（不自动重发）"))
+
+
+async def _claim(app: web.Application, now: datetime, limit: int) -> list[OutboxMessage]:
+    async with transaction(app) as session:
+        query = (select(OutboxMessage)
+                 .where(OutboxMessage.state.in_([CREATED, TEMPORARY]), OutboxMessage.next_attempt_at <= now,
+                        or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until < now))
+                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit))
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = list(await session.scalars(query))
+        for message in claimed:
+            message.leased_until = now + LEASE
+        return claimed
+
+
+async def _deliver(app: web.Application, message: OutboxMessage, sender: Sender | None) -> None:
+    clock = app[keys.CLOCK]
+    async with transaction(app) as session:  # from here on a crash means "unknown", never "again"
+        marked = await session.execute(update(OutboxMessage).where(
+            and_(OutboxMessage.id == message.id, OutboxMessage.state.in_([CREATED, TEMPORARY])))
+            .values(state=SENDING, attempts=OutboxMessage.attempts + 1))
+    if marked.rowcount != 1:
+        return
+    outcome: dict = {"leased_until": None}
+    try:
+        if sender is None:
+            raise SendError(f"未知的发送渠道 {message.channel}", permanent=True)
+        await sender.send(message)
+        outcome.update(state=DELIVERED, sent_at=clock.now(), last_error=None)
+    except SendError as exc:
+        attempts = message.attempts + 1
+        if exc.permanent or attempts >= MAX_ATTEMPTS:
+            outcome.update(state=PERMANENT, last_error=str(exc))
+        else:
+            backoff = timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
+            outcome.update(state=TEMPORARY, last_error=str(exc), next_attempt_at=clock.now() + backoff)
+    async with transaction(app) as session:
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(**outcome))
+
+
+async def run_once(app: web.Application, limit: int = BATCH) -> int:
+    """Deliver one batch of due messages; returns how many were claimed."""
+    now = app[keys.CLOCK].now()
+    await _recover(app, now)
+    claimed = await _claim(app, now, limit)
+    channels = senders(app)
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(message: OutboxMessage) -> None:
+        async with gate:
+            await _deliver(app, message, channels.get(message.channel))
+
+    await asyncio.gather(*(one(m) for m in claimed))
+    return len(claimed)
+
+
+async def _work(app: web.Application) -> None:
+    interval = app[keys.SETTINGS].outbox_poll_seconds
+    while True:
+        try:
+            claimed = await run_once(app)
+        except Exception:  # noqa: BLE001 - a database outage must not end the worker
+            log.exception("outbox batch failed; trying again")
+            claimed = 0
+        if claimed < BATCH:
+            await asyncio.sleep(interval)
+
+
+async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: deliver the outbox in the background when RUN_WORKERS is on."""
+    if not app[keys.SETTINGS].run_workers:
+        yield
+        return
+    async with background(_work(app), name="outbox-worker"):
+        yield

@@ -1,0 +1,147 @@
+"""Proactive reminders (主动提醒) into the notifications outbox.
+
+Licence expiry: at the stages of data/reminder_stages.yaml (days before the last valid day),
+to the holder, or for an enterprise to its legal representative and its active agents. The
+outbox key names holder, licence, expiry date, stage, recipient and channel: a renewed licence
+(a new expiry date) starts its stages again, and planning twice adds nothing.
+
+The planner covers the days since its last run (at most a week back), so a missed day is made
+up, and takes for each licence only the latest stage reached: someone who should have heard at
+90 and 30 days while the service was down hears once, at 30.
+
+Application state changes and 容缺 deadlines are announced from personal_space.applications
+when their events arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import keys, system_state
+from core.datafile import load_model
+from core.db import transaction
+from core.outbox import Draft, enqueue
+from core.tasks import background
+from personal_space.models import Document, EnterpriseMember, WeChatAccount
+from personal_space.people import LEGAL_REPRESENTATIVE
+
+log = logging.getLogger("personal_space")
+
+STAGES_FILE = Path(__file__).parent / "data" / "reminder_stages.yaml"
+PLANNED_KEY = "reminders.planned_through"  # system_state: the last day planned
+CATCH_UP_DAYS = 7
+
+
+class StageFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    default: list[int] = Field(min_length=1)
+    kinds: dict[str, list[int]] = {}
+
+
+def load_stages() -> StageFile:
+    return load_model(STAGES_FILE, StageFile)
+
+
+def _stage_text(days: int) -> str:
+    return "今天到期" if days == 0 else f"还有{days}天到期"
+
+
+async def recipients_of(session: AsyncSession, holder_type: str, holder_id: str, today: date) -> list[str]:
+    """ID numbers of who hears about a holder's licences."""
+    if holder_type == "person":
+        return [holder_id]
+    rows = await session.scalars(select(EnterpriseMember).where(
+        EnterpriseMember.uscc == holder_id, EnterpriseMember.revoked_at.is_(None),
+        or_(EnterpriseMember.role == LEGAL_REPRESENTATIVE, EnterpriseMember.valid_until >= today)))
+    return sorted({m.id_number for m in rows})
+
+
+async def addresses(session: AsyncSession, id_numbers: list[str], channel: str) -> dict[str, tuple[str, str]]:
+    """id_number → (channel, address): WeChat when the person has a bound account and that is the
+    configured channel, the console otherwise."""
+    found = {i: ("console", "console") for i in id_numbers}
+    if channel == "wechat_subscribe" and id_numbers:
+        rows = await session.execute(select(WeChatAccount.id_number, WeChatAccount.openid)
+                                     .where(WeChatAccount.id_number.in_(id_numbers))
+                                     .order_by(WeChatAccount.bound_at))
+        for id_number, openid in rows:
+            found[id_number] = ("wechat_subscribe", openid)  # the latest binding wins
+    return found
+
+
+async def drafts_for(session: AsyncSession, holder_type: str, holder_id: str, key: str, kind: str,
+                     data: dict[str, str], today: date, channel: str, page: str | None = None) -> list[Draft]:
+    """One draft per person to tell, with `key` made unique per recipient and channel."""
+    people = await recipients_of(session, holder_type, holder_id, today)
+    return [Draft(key=f"{key}:{person}:{ch}", channel=ch, address=address, recipient=person, kind=kind, data=data,
+                  page=page)
+            for person, (ch, address) in (await addresses(session, people, channel)).items()]
+
+
+async def plan_licence_reminders(session: AsyncSession, today: date, now: datetime, channel: str,
+                                 since: date | None = None) -> int:
+    """Queue the expiry reminders whose stage was reached after `since` and by `today`."""
+    stages = load_stages()
+    since = max(since or today - timedelta(days=1), today - timedelta(days=CATCH_UP_DAYS))
+    all_stages = sorted(set(stages.default).union(*stages.kinds.values()))
+    # A licence reaches stage d on valid_until - d: look for those with valid_until in (since + d, today + d].
+    windows = or_(*[and_(Document.valid_until > since + timedelta(days=d), Document.valid_until <= today + timedelta(days=d))
+                    for d in all_stages])
+    rows = await session.scalars(select(Document).where(Document.status == "valid", windows))
+    queued = 0
+    for document in rows:
+        left = (document.valid_until - today).days
+        reached = [d for d in stages.kinds.get(document.kind, stages.default)
+                   if d >= left and document.valid_until - timedelta(days=d) > since]
+        if not reached:
+            continue
+        stage = min(reached)
+        data = {"证照名称": document.kind, "证照编号": document.number, "有效期至": document.valid_until.isoformat(),
+                "提醒": f"{document.kind}{_stage_text(stage)}，请及时办理延续或换证"}
+        key = f"licence:{document.holder_id}:{document.id}:{document.valid_until.isoformat()}:{stage}"
+        drafts = await drafts_for(session, document.holder_type, document.holder_id, key, "licence_expiry", data,
+                                  today, channel, page=f"pages/documents/detail?id={document.id}")
+        queued += await enqueue(session, drafts, now, now)
+    return queued
+
+
+async def plan_due_reminders(app: web.Application) -> int:
+    """Plan from the day after the last planned one through today, once (row lock on the marker)."""
+    now = app[keys.CLOCK].now()
+    today = now.date()
+    async with transaction(app) as session:
+        marker = await system_state.read_for_update(session, PLANNED_KEY)
+        since = date.fromisoformat(marker.value) if marker else None
+        if since is not None and since >= today:
+            return 0
+        queued = await plan_licence_reminders(session, today, now, app[keys.SETTINGS].notify_channel, since)
+        await system_state.write(session, PLANNED_KEY, today.isoformat(), now)
+    log.info("reminders planned", extra={"through": today.isoformat(), "queued": queued})
+    return queued
+
+
+async def _plan_forever(app: web.Application, interval: float = 300.0) -> None:
+    while True:
+        try:
+            await plan_due_reminders(app)
+        except Exception:  # noqa: BLE001 - try again at the next interval
+            log.exception("reminder planning failed")
+        await asyncio.sleep(interval)
+
+
+async def reminder_planner_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: plan reminders every few minutes when RUN_WORKERS is on."""
+    if not app[keys.SETTINGS].run_workers:
+        yield
+        return
+    async with background(_plan_forever(app), name="reminder-planner"):
+        yield

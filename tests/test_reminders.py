@@ -1,0 +1,177 @@
+"""Reminders and the outbox against PostgreSQL and the fake WeChat server: one message per stage
+per recipient as the clock moves, enterprises' recipients, renewals, retries, and a worker cut
+off mid-batch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core import keys, outbox
+from core.clock import SHANGHAI
+from core.db import transaction
+from core.outbox import Draft, OutboxMessage
+from personal_space.reminders import plan_due_reminders
+from server import create_app
+from tests.personal_space_helpers import ALICE, BOB, COMPANY, SECRETS, licence, signed
+from tests.test_personal_space import bind
+
+TEMPLATES = {"licence_expiry": "TPL-EXPIRY", "application_state": "TPL-APP"}
+
+
+@pytest.fixture
+async def app_client(aiohttp_client, make_settings, clock, fake_wechat):
+    settings = make_settings(integration_clients=SECRETS, notify_channel="wechat_subscribe",
+                             wechat_templates=TEMPLATES, **fake_wechat.settings())
+    return await aiohttp_client(create_app(settings, clock=clock))
+
+
+@pytest.fixture
+def post(app_client, clock):
+    async def post(path: str, body: dict, **kwargs):
+        response = await signed(app_client, path, body, now=clock.now().timestamp(), **kwargs)
+        assert response.status == 200, await response.text()
+        return response
+    return post
+
+
+def on(clock, day: date) -> None:
+    clock.set(datetime(day.year, day.month, day.day, 9, 30, tzinfo=SHANGHAI))
+
+
+async def day_by_day(app, clock, start: date, end: date) -> None:
+    """Run the planner and a delivery round each morning from start to end."""
+    day = start
+    while day <= end:
+        on(clock, day)
+        await plan_due_reminders(app)
+        await outbox.run_once(app)
+        day += timedelta(days=1)
+
+
+def reminders(fake, openid: str | None = None) -> list[str]:
+    return [m["data"]["提醒"]["value"] for m in fake.subscribe_messages
+            if m["template_id"] == TEMPLATES["licence_expiry"] and (openid is None or m["touser"] == openid)]
+
+
+async def test_one_message_per_stage_as_the_clock_moves(app_client, fake_wechat, post, clock):
+    app = app_client.app
+    await bind(post, "openid-alice", ALICE)
+    expiry = clock.today() + timedelta(days=95)
+    await post("/integration/v1/licences", licence(ALICE, "食品经营许可证", valid_until=expiry.isoformat()))
+    await day_by_day(app, clock, clock.today(), expiry + timedelta(days=3))
+    assert reminders(fake_wechat) == [f"食品经营许可证{t}，请及时办理延续或换证"
+                                      for t in ("还有90天到期", "还有30天到期", "还有7天到期", "还有1天到期", "今天到期")]
+    await day_by_day(app, clock, expiry - timedelta(days=1), expiry)  # planning the same days again adds nothing
+    assert len(reminders(fake_wechat)) == 5
+
+
+async def test_a_missed_week_gives_the_latest_stage_once(app_client, fake_wechat, post, clock):
+    app = app_client.app
+    await bind(post, "openid-alice", ALICE)
+    expiry = clock.today() + timedelta(days=10)
+    await post("/integration/v1/licences", licence(ALICE, "食品经营许可证", valid_until=expiry.isoformat()))
+    await day_by_day(app, clock, clock.today(), clock.today())  # nothing due yet
+    on(clock, expiry - timedelta(days=1))  # the service was down for 8 days: the 7-day stage passed
+    await plan_due_reminders(app)
+    await outbox.run_once(app)
+    assert reminders(fake_wechat) == ["食品经营许可证还有1天到期，请及时办理延续或换证"]
+
+
+async def test_enterprise_licences_go_to_the_representative_and_active_agents(app_client, fake_wechat, post, clock):
+    app = app_client.app
+    await bind(post, "openid-alice", ALICE)
+    await bind(post, "openid-bob", BOB)
+    expiry = clock.today() + timedelta(days=7)
+    await post("/integration/v1/licences", licence(COMPANY, "食品经营许可证", valid_until=expiry.isoformat(),
+                                                   legal_representative={"id_number": ALICE["id_number"],
+                                                                         "name": ALICE["name"]}))
+    from personal_space import people  # an agent, granted by the representative until tomorrow
+    async with transaction(app) as session:
+        await people.grant_agent(session, COMPANY["id"], ALICE["id_number"], BOB["id_number"], BOB["name"],
+                                 clock.today() + timedelta(days=1), clock.now())
+    await day_by_day(app, clock, clock.today(), expiry)
+    assert Counter(m["touser"] for m in fake_wechat.subscribe_messages) == {"openid-alice": 3, "openid-bob": 1}
+
+
+async def test_a_renewal_restarts_the_stages(app_client, fake_wechat, post, clock):
+    app = app_client.app
+    await bind(post, "openid-alice", ALICE)
+    first = clock.today() + timedelta(days=30)
+    await post("/integration/v1/licences", licence(ALICE, "食品经营许可证", licence_id="L-1",
+                                                   valid_until=first.isoformat()))
+    await day_by_day(app, clock, clock.today(), clock.today() + timedelta(days=5))
+    renewed = first + timedelta(days=365 * 3)
+    await post("/integration/v1/licences", licence(ALICE, "食品经营许可证", licence_id="L-1", version=2,
+                                                   valid_until=renewed.isoformat()))
+    await day_by_day(app, clock, clock.today() + timedelta(days=1), first + timedelta(days=2))
+    assert reminders(fake_wechat) == ["食品经营许可证还有30天到期，请及时办理延续或换证"]  # no 7, 1, 0 for the old date
+    await day_by_day(app, clock, renewed - timedelta(days=91), renewed - timedelta(days=89))
+    assert reminders(fake_wechat)[-1] == "食品经营许可证还有90天到期，请及时办理延续或换证"
+
+
+async def test_retries_with_backoff_and_permanent_failures_are_visible(app_client, fake_wechat, clock):
+    app = app_client.app
+    async with transaction(app) as session:
+        await outbox.enqueue(session, [Draft(f"k{i}", "wechat_subscribe", f"openid-{i}", f"p{i}", "licence_expiry",
+                                             {"提醒": "测试"}) for i in range(2)], clock.now(), clock.now())
+    fake_wechat.fail_next("message/subscribe/send", -1)  # system busy: try again later
+    fake_wechat.fail_next("message/subscribe/send", 43101)  # the user refused: never again
+    await outbox.run_once(app)
+    states = await _states(app)
+    assert sorted(states.values()) == ["permanent-failure", "temporary-failure"]
+    await outbox.run_once(app)  # not yet time to retry
+    assert len(fake_wechat.subscribe_messages) == 0
+    clock.advance(timedelta(seconds=31))
+    await outbox.run_once(app)
+    assert sorted((await _states(app)).values()) == ["delivered", "permanent-failure"]
+    assert len(fake_wechat.subscribe_messages) == 1
+
+
+async def _states(app) -> dict[str, str]:
+    async with transaction(app) as session:
+        return {m.key: m.state for m in await session.scalars(select(OutboxMessage))}
+
+
+async def test_a_worker_cut_off_mid_batch_loses_nothing_and_sends_nothing_twice(app_client, fake_wechat, clock):
+    app = app_client.app
+    async with transaction(app) as session:
+        await outbox.enqueue(session, [Draft(f"k{i}", "wechat_subscribe", f"openid-{i}", f"p{i}", "licence_expiry",
+                                             {"提醒": f"第{i}条"}) for i in range(80)], clock.now(), clock.now())
+    fake_wechat.delay = 0.4
+    worker = asyncio.create_task(outbox.run_once(app))
+    await asyncio.sleep(0.2)  # some messages in flight, the rest claimed but not started
+    worker.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await worker
+    fake_wechat.delay = 0
+    clock.advance(outbox.LEASE + timedelta(seconds=1))
+    await asyncio.gather(outbox.run_once(app), outbox.run_once(app))  # two workers share what is left
+    await asyncio.sleep(0.6)  # the cut-off calls' threads finish their HTTP requests
+    states = Counter((await _states(app)).values())
+    assert set(states) <= {"delivered", "technical-failure"} and states["technical-failure"] > 0
+    per_openid = Counter(m["touser"] for m in fake_wechat.subscribe_messages)
+    assert len(per_openid) == 80 and set(per_openid.values()) == {1}
+
+
+async def test_application_state_changes_are_announced_once(app_client, fake_wechat, post, clock):
+    app = app_client.app
+    await bind(post, "openid-alice", ALICE)
+    body = {"application_no": "SX20261105000123", "query_password": "839201", "item_code": "KE-FOOD-01",
+            "item_name": "食品经营许可（新办）", "department": "市市场监管局", "promised_working_days": 10,
+            "applicant": {"type": "person", "id": ALICE["id_number"], "name": ALICE["name"]}}
+    await post("/integration/v1/application-events", {**body, "event_id": "e1", "state": "accepted",
+                                                      "occurred_at": "2026-11-05T10:12:00+08:00"})
+    await post("/integration/v1/application-events", {**body, "event_id": "e1", "state": "accepted",
+                                                      "occurred_at": "2026-11-05T10:12:00+08:00"})
+    await post("/integration/v1/application-events", {**body, "event_id": "e0", "state": "submitted",
+                                                      "occurred_at": "2026-11-05T09:00:00+08:00"})  # late, older
+    await outbox.run_once(app)
+    sent = [m["data"]["办理状态"]["value"] for m in fake_wechat.subscribe_messages
+            if m["template_id"] == TEMPLATES["application_state"]]
+    assert sent == ["已受理"]
+    assert app[keys.SETTINGS].notify_channel == "wechat_subscribe"
