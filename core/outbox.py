@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from aiohttp import web
-from sqlalchemy import JSON, Integer, String, Text, and_, or_, select, update
+from sqlalchemy import JSON, Integer, String, Text, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -155,29 +155,38 @@ async def _claim(app: web.Application, now: datetime, limit: int) -> list[Outbox
         return claimed
 
 
-async def _deliver(app: web.Application, message: OutboxMessage, sender: Sender | None) -> None:
-    clock = app[keys.CLOCK]
-    async with transaction(app) as session:  # from here on a crash means "unknown", never "again"
-        marked = await session.execute(update(OutboxMessage).where(
-            and_(OutboxMessage.id == message.id, OutboxMessage.state.in_([CREATED, TEMPORARY])))
-            .values(state=SENDING, attempts=OutboxMessage.attempts + 1))
-    if marked.rowcount != 1:
-        return
-    outcome: dict = {"leased_until": None}
+async def _send(message: OutboxMessage, sender: Sender | None, now: datetime) -> dict:
+    """Send one message; the row's new values."""
+    outcome: dict = {"id": message.id, "leased_until": None}
     try:
         if sender is None:
             raise SendError(f"未知的发送渠道 {message.channel}", permanent=True)
         await sender.send(message)
-        outcome.update(state=DELIVERED, sent_at=clock.now(), last_error=None)
+        outcome.update(state=DELIVERED, sent_at=now, last_error=None)
     except SendError as exc:
         attempts = message.attempts + 1
         if exc.permanent or attempts >= MAX_ATTEMPTS:
             outcome.update(state=PERMANENT, last_error=str(exc))
         else:
             backoff = timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
-            outcome.update(state=TEMPORARY, last_error=str(exc), next_attempt_at=clock.now() + backoff)
+            outcome.update(state=TEMPORARY, last_error=str(exc), next_attempt_at=now + backoff)
+    return outcome
+
+
+async def _deliver(app: web.Application, group: list[OutboxMessage], channels: dict[str, Sender]) -> None:
+    """Send a group of at most CONCURRENCY messages together: one transaction marks them all
+    `sending` right before the calls (from then on a crash means "unknown", never "again"),
+    one records the outcomes."""
     async with transaction(app) as session:
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == message.id).values(**outcome))
+        marked = set(await session.scalars(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([m.id for m in group]), OutboxMessage.state.in_([CREATED, TEMPORARY]))
+            .values(state=SENDING, attempts=OutboxMessage.attempts + 1).returning(OutboxMessage.id)))
+    now = app[keys.CLOCK].now()
+    outcomes = await asyncio.gather(*(_send(m, channels.get(m.channel), now) for m in group if m.id in marked))
+    if outcomes:
+        async with transaction(app) as session:
+            await session.execute(update(OutboxMessage), list(outcomes))
 
 
 async def run_once(app: web.Application, limit: int = BATCH) -> int:
@@ -186,13 +195,8 @@ async def run_once(app: web.Application, limit: int = BATCH) -> int:
     await _recover(app, now)
     claimed = await _claim(app, now, limit)
     channels = senders(app)
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(message: OutboxMessage) -> None:
-        async with gate:
-            await _deliver(app, message, channels.get(message.channel))
-
-    await asyncio.gather(*(one(m) for m in claimed))
+    for start in range(0, len(claimed), CONCURRENCY):
+        await _deliver(app, claimed[start:start + CONCURRENCY], channels)
     return len(claimed)
 
 
