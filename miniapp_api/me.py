@@ -17,7 +17,7 @@ from core.errors import AppError, NotFound, ServiceUnavailable
 from core.identity import mask_id_number, mask_phone
 from core.wechat import WeChatError
 from core.web import json_response
-from personal_space import access_log, documents, people
+from personal_space import access_log, documents, people, reminders
 from personal_space.demo import DEMO_OPENID
 from personal_space.models import Document
 
@@ -218,11 +218,34 @@ async def verify(request: web.Request, code: str, /) -> r200[VerifyOut] | r404[E
                           "valid_now": documents.valid_now(document, now.date())})
 
 
+class ReminderOut(BaseModel):
+    document_id: str
+    kind: str
+    holder_name: str
+    valid_until: date
+    days_left: int
+    next_reminder_on: date | None = Field(description="下一次提醒的日期")
+    message: str
+
+
+@api
+async def my_reminders(request: web.Request) -> r200[list[ReminderOut]] | r401[ErrorBody] | r404[ErrorBody]:
+    """Upcoming reminders: my licences and my enterprises' that expire soon, soonest first."""
+    app = request.app
+    session = await current_session(request)
+    today = app[keys.CLOCK].today()
+    async with transaction(app) as db:
+        _, holders = await _holders(db, session.openid, today)
+        found = await reminders.upcoming(db, holders, today)
+    return json_response([ReminderOut(**r).model_dump(mode="json") for r in found])
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/v1/auth/login", login)
     app.router.add_post("/api/v1/auth/demo-login", demo_login)
     app.router.add_get("/api/v1/me", me, allow_head=False)
     app.router.add_get("/api/v1/me/documents", my_documents, allow_head=False)
+    app.router.add_get("/api/v1/me/reminders", my_reminders, allow_head=False)
     app.router.add_get("/api/v1/me/documents/{document_id}", my_document, allow_head=False)
     app.router.add_post("/api/v1/me/documents/{document_id}/show-code", show_code)
     app.router.add_get("/api/v1/verify/{code}", verify, allow_head=False)

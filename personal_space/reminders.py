@@ -145,3 +145,23 @@ async def reminder_planner_context(app: web.Application) -> AsyncIterator[None]:
         return
     async with background(_plan_forever(app), name="reminder-planner"):
         yield
+
+
+async def upcoming(session: AsyncSession, holders: list[tuple[str, str]], today: date) -> list[dict]:
+    """What the holders will be reminded of: licences in force that expire within the longest
+    stage, with the day of their next reminder, soonest first."""
+    stages = load_stages()
+    horizon = today + timedelta(days=max(max(stages.default), *(max(s) for s in stages.kinds.values())))
+    found = []
+    for holder_type, holder_id in holders:
+        rows = await session.scalars(select(Document).where(
+            Document.holder_type == holder_type, Document.holder_id == holder_id, Document.status == "valid",
+            Document.valid_until >= today, Document.valid_until <= horizon))
+        for document in rows:
+            left = (document.valid_until - today).days
+            ahead = [d for d in stages.kinds.get(document.kind, stages.default) if d <= left]
+            found.append({"document_id": document.id, "kind": document.kind, "holder_name": document.holder_name,
+                          "valid_until": document.valid_until, "days_left": left,
+                          "next_reminder_on": document.valid_until - timedelta(days=max(ahead)) if ahead else None,
+                          "message": f"{document.kind}{_stage_text(left)}"})
+    return sorted(found, key=lambda r: (r["valid_until"], r["kind"]))

@@ -175,3 +175,23 @@ async def test_application_state_changes_are_announced_once(app_client, fake_wec
             if m["template_id"] == TEMPLATES["application_state"]]
     assert sent == ["已受理"]
     assert app[keys.SETTINGS].notify_channel == "wechat_subscribe"
+
+
+async def test_upcoming_reminders_for_me_and_my_enterprise(app_client, fake_wechat, post, clock):
+    from tests.test_personal_space import login
+
+    headers = await login(app_client, fake_wechat, "openid-alice")
+    await bind(post, "openid-alice", ALICE)
+    today = clock.today()
+    await post("/integration/v1/licences", licence(ALICE, "机动车驾驶证", valid_until=(today + timedelta(days=25)).isoformat()))
+    await post("/integration/v1/licences", licence(ALICE, "居民身份证", valid_until=(today + timedelta(days=400)).isoformat()))
+    await post("/integration/v1/licences", licence(COMPANY, "食品经营许可证",
+                                                   valid_until=(today + timedelta(days=3)).isoformat(),
+                                                   legal_representative={"id_number": ALICE["id_number"],
+                                                                         "name": ALICE["name"]}))
+    body = await (await app_client.get("/api/v1/me/reminders",
+                                       headers={"Authorization": headers["Authorization"]})).json()
+    assert [(r["kind"], r["days_left"], r["next_reminder_on"]) for r in body] == [
+        ("食品经营许可证", 3, (today + timedelta(days=2)).isoformat()),  # the 1-day stage comes next
+        ("机动车驾驶证", 25, (today + timedelta(days=18)).isoformat()),  # then the 7-day stage
+    ]
