@@ -15,13 +15,13 @@ import hashlib
 import hmac
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.calendar import WorkingCalendar
 from core.errors import Conflict, InvalidInput, NotFound
 from core.outbox import enqueue
-from personal_space.models import Application, ApplicationEvent, ApplicationRating
+from personal_space.models import Application, ApplicationEvent, ApplicationRating, DeferredMaterial
 from personal_space.people import ensure_enterprise, ensure_person, id_number_or_error, uscc_or_error
 from personal_space.reminders import drafts_for
 
@@ -32,6 +32,7 @@ STATES = {
     "withdrawn": "已撤回",
 }
 CONCLUDED = {"approved", "rejected", "issued", "not_accepted"}
+ACTIVE = {"pre_accepted", "accepted", "in_review", "supplement_requested", "suspended"}
 RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
 BAD_LEVELS = {"不满意", "非常不满意"}
 _PASSWORD_ROUNDS = 20_000
@@ -83,7 +84,12 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
                                  received_at=now))
     await session.flush()
     events = await timeline(session, number)
+    deferred_before = application.deferred_materials
     _recompute(application, events, calendar, now)
+    if application.deferred_materials != deferred_before:
+        await session.execute(delete(DeferredMaterial).where(DeferredMaterial.application_no == number))
+        session.add_all(DeferredMaterial(application_no=number, name=m["name"], due_date=date.fromisoformat(m["due_date"]))
+                        for m in application.deferred_materials)
     if application.state != before or len(events) == 1:
         await _announce(session, application, event["event_id"], channel, now)
     return application

@@ -158,3 +158,14 @@ class ApplicationRating(Base):
     rated_at: Mapped[datetime] = mapped_column(AwareDateTime())
     needs_follow_up: Mapped[bool] = mapped_column(Boolean, index=True)
     followed_up_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+
+
+class DeferredMaterial(Base):
+    """A material promised later under 容缺受理, one row each, so reminders find them by date."""
+
+    __tablename__ = "deferred_materials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_no: Mapped[str] = mapped_column(ForeignKey("applications.application_no"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    due_date: Mapped[date] = mapped_column(Date, index=True)

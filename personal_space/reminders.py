@@ -9,7 +9,8 @@ The planner covers the days since its last run (at most a week back), so a misse
 up, and takes for each licence only the latest stage reached: someone who should have heard at
 90 and 30 days while the service was down hears once, at 30.
 
-Application state changes and 容缺 deadlines are announced from personal_space.applications
+容缺 materials are reminded 3 and 1 days before their promised date and on the day, while the
+application is open. Application state changes are announced from personal_space.applications
 when their events arrive.
 """
 
@@ -31,7 +32,7 @@ from core.datafile import load_model
 from core.db import transaction
 from core.outbox import Draft, enqueue
 from core.tasks import background
-from personal_space.models import Document, EnterpriseMember, WeChatAccount
+from personal_space.models import Application, DeferredMaterial, Document, EnterpriseMember, WeChatAccount
 from personal_space.people import LEGAL_REPRESENTATIVE
 
 log = logging.getLogger("personal_space")
@@ -114,6 +115,34 @@ async def plan_licence_reminders(session: AsyncSession, today: date, now: dateti
     return queued
 
 
+DEFERRED_STAGES = (3, 1, 0)  # 容缺 materials: days before the promised date
+
+
+async def plan_deferred_reminders(session: AsyncSession, today: date, now: datetime, channel: str,
+                                  since: date | None = None) -> int:
+    """Queue reminders of 容缺 materials whose promised date is near, for applications still open."""
+    from personal_space.applications import ACTIVE  # applications announces through this module
+
+    since = max(since or today - timedelta(days=1), today - timedelta(days=CATCH_UP_DAYS))
+    windows = or_(*[and_(DeferredMaterial.due_date > since + timedelta(days=d),
+                         DeferredMaterial.due_date <= today + timedelta(days=d)) for d in DEFERRED_STAGES])
+    rows = await session.execute(select(DeferredMaterial, Application)
+                                 .join(Application, Application.application_no == DeferredMaterial.application_no)
+                                 .where(windows, Application.state.in_(ACTIVE)))
+    queued = 0
+    for material, application in rows:
+        left = (material.due_date - today).days
+        stage = min(d for d in DEFERRED_STAGES if d >= left)
+        data = {"办件名称": application.item_name, "办件编号": application.application_no, "补交材料": material.name,
+                "补交期限": material.due_date.isoformat(), "提醒": "今天是补交期限" if stage == 0 else f"还有{left}天到补交期限"}
+        key = f"deferred:{application.application_no}:{material.name}:{material.due_date.isoformat()}:{stage}"
+        drafts = await drafts_for(session, application.applicant_type, application.applicant_id, key,
+                                  "deferred_material", data, today, channel,
+                                  page=f"pages/applications/detail?no={application.application_no}")
+        queued += await enqueue(session, drafts, now, now)
+    return queued
+
+
 async def plan_due_reminders(app: web.Application) -> int:
     """Plan from the day after the last planned one through today, once (row lock on the marker)."""
     now = app[keys.CLOCK].now()
@@ -123,7 +152,9 @@ async def plan_due_reminders(app: web.Application) -> int:
         since = date.fromisoformat(marker.value) if marker else None
         if since is not None and since >= today:
             return 0
-        queued = await plan_licence_reminders(session, today, now, app[keys.SETTINGS].notify_channel, since)
+        channel = app[keys.SETTINGS].notify_channel
+        queued = await plan_licence_reminders(session, today, now, channel, since)
+        queued += await plan_deferred_reminders(session, today, now, channel, since)
         await system_state.write(session, PLANNED_KEY, today.isoformat(), now)
     log.info("reminders planned", extra={"through": today.isoformat(), "queued": queued})
     return queued

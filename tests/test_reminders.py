@@ -20,7 +20,7 @@ from server import create_app
 from tests.personal_space_helpers import ALICE, BOB, COMPANY, SECRETS, licence, signed
 from tests.test_personal_space import bind
 
-TEMPLATES = {"licence_expiry": "TPL-EXPIRY", "application_state": "TPL-APP"}
+TEMPLATES = {"licence_expiry": "TPL-EXPIRY", "application_state": "TPL-APP", "deferred_material": "TPL-DEFER"}
 
 
 @pytest.fixture
@@ -195,3 +195,19 @@ async def test_upcoming_reminders_for_me_and_my_enterprise(app_client, fake_wech
         ("食品经营许可证", 3, (today + timedelta(days=2)).isoformat()),  # the 1-day stage comes next
         ("机动车驾驶证", 25, (today + timedelta(days=18)).isoformat()),  # then the 7-day stage
     ]
+
+
+async def test_deferred_materials_are_reminded_while_the_application_is_open(app_client, fake_wechat, post, clock):
+    app = app_client.app
+    await bind(post, "openid-alice", ALICE)
+    due = clock.today() + timedelta(days=5)
+    body = {"application_no": "SX20261118000001", "query_password": "839201", "item_code": "KE-FOOD-01",
+            "item_name": "食品经营许可（新办）", "department": "市市场监管局", "promised_working_days": 10,
+            "applicant": {"type": "person", "id": ALICE["id_number"], "name": ALICE["name"]}}
+    await post("/integration/v1/application-events", {
+        **body, "event_id": "d1", "state": "accepted", "occurred_at": clock.now().isoformat(),
+        "deferred_materials": [{"name": "健康证明", "due_date": due.isoformat()}]})
+    await day_by_day(app, clock, clock.today(), due + timedelta(days=1))
+    texts = [m["data"]["提醒"]["value"] for m in fake_wechat.subscribe_messages
+             if m["template_id"] == TEMPLATES["deferred_material"]]
+    assert texts == ["还有3天到补交期限", "还有1天到补交期限", "今天是补交期限"]
