@@ -121,6 +121,7 @@ class FakeWeChat:
     @web.middleware
     async def _edge(self, request: web.Request, handler) -> web.StreamResponse:
         self.requests.append(request.path)
+        await request.read()  # like WeChat: the whole request is in before the (slow) answer
         if self.delay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.delay)

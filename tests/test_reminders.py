@@ -211,3 +211,43 @@ async def test_deferred_materials_are_reminded_while_the_application_is_open(app
     texts = [m["data"]["提醒"]["value"] for m in fake_wechat.subscribe_messages
              if m["template_id"] == TEMPLATES["deferred_material"]]
     assert texts == ["还有3天到补交期限", "还有1天到补交期限", "今天是补交期限"]
+
+
+async def test_a_worker_process_killed_mid_batch(app_client, fake_wechat, clock, database_url, redis_url):
+    """A real worker process, SIGKILLed while messages are in flight; another worker finishes."""
+    import json
+    import os
+    import signal
+    import sys
+    import time as wall
+
+    from core.settings import REPO_ROOT
+
+    app = app_client.app
+    async with transaction(app) as session:
+        await outbox.enqueue(session, [Draft(f"kill{i}", "wechat_subscribe", f"openid-{i}", f"p{i}", "licence_expiry",
+                                             {"提醒": f"第{i}条"}) for i in range(60)], clock.now(), clock.now())
+    fake_wechat.delay = 0.3
+    settings = {"database_url": database_url, "redis_url": redis_url, "migrate_on_start": False, "demo_data": False,
+                "run_workers": False, "notify_channel": "wechat_subscribe", "wechat_templates": TEMPLATES,
+                **fake_wechat.settings()}
+    child = await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.outbox_worker_child", json.dumps(settings),
+                                                 cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE,
+                                                 stderr=asyncio.subprocess.DEVNULL, env={**os.environ})
+    assert (await asyncio.wait_for(child.stdout.readline(), 60)).strip() == b"ready"
+    while len(fake_wechat.requests) == 0 or not any("subscribe" in p for p in fake_wechat.requests):
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.35)  # one group delivered, the next in flight
+    child.send_signal(signal.SIGKILL)
+    await child.wait()
+    fake_wechat.delay = 0
+    await asyncio.sleep(0.5)  # the fake finishes answering the calls the dead process made
+    clock.set(datetime.fromtimestamp(wall.time(), SHANGHAI) + outbox.LEASE + timedelta(seconds=1))
+    while await outbox.run_once(app):
+        pass
+    states = Counter((await _states(app)).values())
+    assert set(states) <= {"delivered", "technical-failure"}
+    assert 0 < states["delivered"] < 60
+    per_openid = Counter(m["touser"] for m in fake_wechat.subscribe_messages)
+    assert set(per_openid.values()) == {1}  # nothing twice
+    assert len(per_openid) == 60  # nothing lost: the cut-off group had reached WeChat
