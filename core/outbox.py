@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from core import keys
 from core.db import AwareDateTime, Base, transaction
 from core.identity import mask_personal_data
-from core.tasks import background
+from core.tasks import background, repeat
 from core.wechat import THREADS, WeChatError
 
 log = logging.getLogger("outbox")
@@ -200,22 +200,14 @@ async def run_once(app: web.Application, limit: int = BATCH) -> int:
     return len(claimed)
 
 
-async def _work(app: web.Application) -> None:
-    interval = app[keys.SETTINGS].outbox_poll_seconds
-    while True:
-        try:
-            claimed = await run_once(app)
-        except Exception:  # noqa: BLE001 - a database outage must not end the worker
-            log.exception("outbox batch failed; trying again")
-            claimed = 0
-        if claimed < BATCH:
-            await asyncio.sleep(interval)
-
-
 async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: deliver the outbox in the background when RUN_WORKERS is on."""
     if not app[keys.SETTINGS].run_workers:
         yield
         return
-    async with background(_work(app), name="outbox-worker"):
+    async def batch() -> bool:
+        return await run_once(app) == BATCH  # a full batch: there may be more right away
+
+    async with background(repeat(batch, app[keys.SETTINGS].outbox_poll_seconds, log, "outbox batch"),
+                          name="outbox-worker"):
         yield

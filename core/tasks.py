@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 
@@ -18,3 +19,16 @@ async def background(coro: Coroutine[Any, Any, Any], name: str) -> AsyncIterator
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def repeat(job: Callable[[], Awaitable[bool]], interval: float, log: logging.Logger, what: str) -> None:
+    """Run `job` for ever: again at once while it says there is more to do, otherwise after
+    `interval` seconds. A failure (a database outage) is logged and tried again, never fatal."""
+    while True:
+        try:
+            more = await job()
+        except Exception:  # noqa: BLE001 - a worker outlives any one failure
+            log.exception("%s failed; trying again", what)
+            more = False
+        if not more:
+            await asyncio.sleep(interval)

@@ -16,7 +16,6 @@ when their events arrive.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -31,7 +30,7 @@ from core import keys, system_state
 from core.datafile import load_model
 from core.db import transaction
 from core.outbox import Draft, enqueue
-from core.tasks import background
+from core.tasks import background, repeat
 from personal_space.models import Application, DeferredMaterial, Document, EnterpriseMember, WeChatAccount
 from personal_space.people import LEGAL_REPRESENTATIVE
 
@@ -40,6 +39,7 @@ log = logging.getLogger("personal_space")
 STAGES_FILE = Path(__file__).parent / "data" / "reminder_stages.yaml"
 PLANNED_KEY = "reminders.planned_through"  # system_state: the last day planned
 CATCH_UP_DAYS = 7
+PLAN_INTERVAL = 300.0  # seconds between planning rounds (each plans only new days)
 
 
 class StageFile(BaseModel):
@@ -160,21 +160,16 @@ async def plan_due_reminders(app: web.Application) -> int:
     return queued
 
 
-async def _plan_forever(app: web.Application, interval: float = 300.0) -> None:
-    while True:
-        try:
-            await plan_due_reminders(app)
-        except Exception:  # noqa: BLE001 - try again at the next interval
-            log.exception("reminder planning failed")
-        await asyncio.sleep(interval)
-
-
 async def reminder_planner_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: plan reminders every few minutes when RUN_WORKERS is on."""
     if not app[keys.SETTINGS].run_workers:
         yield
         return
-    async with background(_plan_forever(app), name="reminder-planner"):
+    async def plan() -> bool:
+        await plan_due_reminders(app)
+        return False
+
+    async with background(repeat(plan, PLAN_INTERVAL, log, "reminder planning"), name="reminder-planner"):
         yield
 
 

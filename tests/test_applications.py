@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from server import create_app
-from tests.personal_space_helpers import ALICE, BOB, SECRETS, event_id, signed
-from tests.test_personal_space import citizen
+from tests.personal_space_helpers import ALICE, BOB, event_id, signed
+from tests.test_personal_space import app_client, citizen  # noqa: F401 - app_client is a fixture
 
 NUMBER = "SX20261105000123"
-
-
-@pytest.fixture
-async def app_client(aiohttp_client, make_settings, clock, fake_wechat):
-    settings = make_settings(integration_clients=SECRETS, **fake_wechat.settings())
-    return await aiohttp_client(create_app(settings, clock=clock))
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ server: login, binding, licence ingest, once-only checklists, 亮证, access con
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from personal_space.models import Document, Person
 from server import create_app
-from tests.personal_space_helpers import ALICE, BOB, CAROL, COMPANY, ELIC, IDP, SECRETS, event_id, licence, signed
+from tests.personal_space_helpers import ALICE, BOB, CAROL, COMPANY, IDP, SECRETS, event_id, licence, signed
 
 
 @pytest.fixture
