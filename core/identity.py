@@ -58,6 +58,11 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "****" + phone[-4:] if len(phone) == 11 else "*" * len(phone)
 
 
+def mask_name(name: str) -> str:
+    """张**: the surname (first character) only."""
+    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else name
+
+
 def mask_personal_data(text: str) -> str:
     """Mask every 18-digit ID number and mobile number inside free text."""
     text = ID_NUMBER_PATTERN.sub(lambda m: m.group(1) + "********" + m.group(3)[-4:], text)

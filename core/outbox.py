@@ -90,14 +90,14 @@ class Draft:
     page: str | None = None
 
 
-async def enqueue(session: AsyncSession, drafts: list[Draft], due_at: datetime, now: datetime) -> int:
-    """Add messages in the caller's transaction; a key already in the outbox is skipped.
-    Returns how many were new."""
+async def enqueue(session: AsyncSession, drafts: list[Draft], now: datetime) -> int:
+    """Add messages, due now, in the caller's transaction; a key already in the outbox is
+    skipped. Returns how many were new."""
     if not drafts:
         return 0
     dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     rows = [dict(key=d.key, channel=d.channel, address=d.address, recipient=d.recipient, kind=d.kind, data=d.data,
-                 page=d.page, state=CREATED, due_at=due_at, next_attempt_at=due_at, attempts=0, created_at=now)
+                 page=d.page, state=CREATED, due_at=now, next_attempt_at=now, attempts=0, created_at=now)
             for d in drafts]
     result = await session.execute(dialect_insert(OutboxMessage).values(rows).on_conflict_do_nothing())
     return result.rowcount

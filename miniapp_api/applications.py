@@ -60,7 +60,8 @@ async def _out(db, application: Application) -> dict:
         state_label=applications.STATES[application.state], accepted_on=application.accepted_on,
         promised_working_days=application.promised_working_days, due_date=application.due_date,
         due_provisional=application.due_provisional, missing_materials=application.missing_materials,
-        deferred_materials=application.deferred_materials,
+        deferred_materials=[DeferredOut(name=m.name, due_date=m.due_date)
+                            for m in await applications.deferred_of(db, application.application_no)],
         timeline=[StepOut(state=e.state, state_label=applications.STATES[e.state], occurred_at=e.occurred_at,
                           note=e.note, missing_materials=e.missing_materials) for e in steps],
     ).model_dump(mode="json")

@@ -14,7 +14,7 @@ from core.api import ErrorBody, api
 from core.auth import Session, current_session, start_session
 from core.db import transaction
 from core.errors import AppError, NotFound, ServiceUnavailable
-from core.identity import mask_id_number, mask_phone
+from core.identity import mask_id_number, mask_name, mask_phone
 from core.wechat import WeChatError
 from core.web import json_response
 from personal_space import access_log, documents, people, reminders
@@ -191,11 +191,6 @@ class VerifyOut(BaseModel):
     valid_now: bool = Field(description="此刻是否有效")
 
 
-def _mask_name(name: str) -> str:
-    """张** for 张三丰: the surname only."""
-    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else name
-
-
 @api
 async def verify(request: web.Request, code: str, /) -> r200[VerifyOut] | r404[ErrorBody]:
     """What a clerk sees when opening a 亮证 code: the holder masked, the licence, valid now or not."""
@@ -210,7 +205,7 @@ async def verify(request: web.Request, code: str, /) -> r200[VerifyOut] | r404[E
                                 f"证照：{document.kind}", now)
     status = documents.shown_status(document, now.date())
     holder_id = mask_id_number(document.holder_id) if document.holder_type == "person" else document.holder_id
-    return json_response({"holder_name": _mask_name(document.holder_name) if document.holder_type == "person"
+    return json_response({"holder_name": mask_name(document.holder_name) if document.holder_type == "person"
                           else document.holder_name, "holder_id": holder_id, "kind": document.kind,
                           "number": document.number, "issuer": document.issuer,
                           "valid_until": document.valid_until.isoformat() if document.valid_until else None,

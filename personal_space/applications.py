@@ -62,7 +62,7 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
         applicant_id = (await ensure_enterprise(session, uscc_or_error(applicant["id"]), applicant["name"], now)).uscc
     if application is None:
         application = Application(application_no=number, state=event["state"], missing_materials=[],
-                                  deferred_materials=[], due_provisional=False, updated_at=now)
+                                  due_provisional=False, updated_at=now)
         session.add(application)
     elif (application.applicant_type, application.applicant_id) != (applicant["type"], applicant_id):
         raise Conflict("该办件编号已属于其他申请人", code="applicant_mismatch")
@@ -84,12 +84,8 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
                                  received_at=now))
     await session.flush()
     events = await timeline(session, number)
-    deferred_before = application.deferred_materials
     _recompute(application, events, calendar, now)
-    if application.deferred_materials != deferred_before:
-        await session.execute(delete(DeferredMaterial).where(DeferredMaterial.application_no == number))
-        session.add_all(DeferredMaterial(application_no=number, name=m["name"], due_date=date.fromisoformat(m["due_date"]))
-                        for m in application.deferred_materials)
+    await _sync_deferred(session, number, events)
     if application.state != before or len(events) == 1:
         await _announce(session, application, event["event_id"], channel, now)
     return application
@@ -106,7 +102,23 @@ async def _announce(session: AsyncSession, application: Application, event_id: s
     drafts = await drafts_for(session, application.applicant_type, application.applicant_id,
                               f"application:{application.application_no}:{event_id}", "application_state", data,
                               now.date(), channel, page=f"pages/applications/detail?no={application.application_no}")
-    await enqueue(session, drafts, now, now)
+    await enqueue(session, drafts, now)
+
+
+async def deferred_of(session: AsyncSession, number: str) -> list[DeferredMaterial]:
+    """The materials promised later (容缺) under the application's acceptance, by date."""
+    rows = await session.scalars(select(DeferredMaterial).where(DeferredMaterial.application_no == number)
+                                 .order_by(DeferredMaterial.due_date, DeferredMaterial.id))
+    return list(rows)
+
+
+async def _sync_deferred(session: AsyncSession, number: str, events: list[ApplicationEvent]) -> None:
+    """One row per 容缺 material of the (earliest) acceptance, so reminders can find them by date."""
+    accepted = next((e for e in events if e.state == "accepted"), None)
+    wanted = [(m["name"], date.fromisoformat(m["due_date"])) for m in (accepted.deferred_materials if accepted else [])]
+    if [(m.name, m.due_date) for m in await deferred_of(session, number)] != wanted:
+        await session.execute(delete(DeferredMaterial).where(DeferredMaterial.application_no == number))
+        session.add_all(DeferredMaterial(application_no=number, name=name, due_date=due) for name, due in wanted)
 
 
 def _jsonable(materials: list[dict]) -> list[dict]:
@@ -127,7 +139,6 @@ def _recompute(application: Application, events: list[ApplicationEvent], calenda
     application.state = last.state
     application.missing_materials = last.missing_materials if last.state == "supplement_requested" else []
     accepted = next((e for e in events if e.state == "accepted"), None)
-    application.deferred_materials = accepted.deferred_materials if accepted else []
     application.accepted_on = accepted.occurred_at.date() if accepted else None
     application.updated_at = now
     if accepted is None or application.promised_working_days is None:

@@ -127,8 +127,11 @@ async def held_kinds(session: AsyncSession, holders: list[tuple[str, str]], toda
 
 async def _signing_key(app: web.Application) -> bytes:
     state = app[keys.STATE]
-    await state.set_if_absent(SIGNING_KEY, secrets.token_hex(32))
-    return bytes.fromhex(await state.get(SIGNING_KEY) or "")
+    key = await state.get(SIGNING_KEY)
+    if key is None:  # the first code ever: make the key, unless another process just did
+        await state.set_if_absent(SIGNING_KEY, secrets.token_hex(32))
+        key = await state.get(SIGNING_KEY) or ""
+    return bytes.fromhex(key)
 
 
 def _b64(data: bytes) -> str:

@@ -127,7 +127,7 @@ class Application(Base):
     due_date: Mapped[date | None] = mapped_column(Date)  # 承诺办结日, pauses included
     due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     missing_materials: Mapped[list] = mapped_column(JSON)  # 补齐补正: the open notice's items
-    deferred_materials: Mapped[list] = mapped_column(JSON)  # 容缺: [{"name", "due_date"}]
+    # 容缺 materials are rows of DeferredMaterial; the events keep what each reported.
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
 
 

@@ -16,6 +16,7 @@ when their events arrive.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -48,7 +49,9 @@ class StageFile(BaseModel):
     kinds: dict[str, list[int]] = {}
 
 
+@functools.cache
 def load_stages() -> StageFile:
+    """The stages file, read once per process (it ships with the code)."""
     return load_model(STAGES_FILE, StageFile)
 
 
@@ -111,7 +114,7 @@ async def plan_licence_reminders(session: AsyncSession, today: date, now: dateti
         key = f"licence:{document.holder_id}:{document.id}:{document.valid_until.isoformat()}:{stage}"
         drafts = await drafts_for(session, document.holder_type, document.holder_id, key, "licence_expiry", data,
                                   today, channel, page=f"pages/documents/detail?id={document.id}")
-        queued += await enqueue(session, drafts, now, now)
+        queued += await enqueue(session, drafts, now)
     return queued
 
 
@@ -139,7 +142,7 @@ async def plan_deferred_reminders(session: AsyncSession, today: date, now: datet
         drafts = await drafts_for(session, application.applicant_type, application.applicant_id, key,
                                   "deferred_material", data, today, channel,
                                   page=f"pages/applications/detail?no={application.application_no}")
-        queued += await enqueue(session, drafts, now, now)
+        queued += await enqueue(session, drafts, now)
     return queued
 
 

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from core.db import create_engine
+from core.settings import load_settings
 from personal_space.models import Document, Person
 from server import create_app
 from tests.personal_space_helpers import ALICE, BOB, CAROL, COMPANY, IDP, SECRETS, event_id, licence, signed
@@ -28,7 +29,7 @@ def post(app_client, clock):
 
 
 async def count(database_url: str, model) -> int:
-    engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    engine = create_engine(load_settings(database_url=database_url))
     try:
         async with engine.connect() as conn:
             return await conn.scalar(select(func.count()).select_from(model))

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from core import keys, outbox
+from core import outbox
 from core.clock import SHANGHAI
 from core.db import transaction
 from core.outbox import Draft, OutboxMessage
@@ -118,7 +118,7 @@ async def test_retries_with_backoff_and_permanent_failures_are_visible(app_clien
     app = app_client.app
     async with transaction(app) as session:
         await outbox.enqueue(session, [Draft(f"k{i}", "wechat_subscribe", f"openid-{i}", f"p{i}", "licence_expiry",
-                                             {"提醒": "测试"}) for i in range(2)], clock.now(), clock.now())
+                                             {"提醒": "测试"}) for i in range(2)], clock.now())
     fake_wechat.fail_next("message/subscribe/send", -1)  # system busy: try again later
     fake_wechat.fail_next("message/subscribe/send", 43101)  # the user refused: never again
     await outbox.run_once(app)
@@ -141,7 +141,7 @@ async def test_a_worker_cut_off_mid_batch_loses_nothing_and_sends_nothing_twice(
     app = app_client.app
     async with transaction(app) as session:
         await outbox.enqueue(session, [Draft(f"k{i}", "wechat_subscribe", f"openid-{i}", f"p{i}", "licence_expiry",
-                                             {"提醒": f"第{i}条"}) for i in range(80)], clock.now(), clock.now())
+                                             {"提醒": f"第{i}条"}) for i in range(80)], clock.now())
     fake_wechat.delay = 0.4
     worker = asyncio.create_task(outbox.run_once(app))
     await asyncio.sleep(0.2)  # some messages in flight, the rest claimed but not started
@@ -174,7 +174,6 @@ async def test_application_state_changes_are_announced_once(app_client, fake_wec
     sent = [m["data"]["办理状态"]["value"] for m in fake_wechat.subscribe_messages
             if m["template_id"] == TEMPLATES["application_state"]]
     assert sent == ["已受理"]
-    assert app[keys.SETTINGS].notify_channel == "wechat_subscribe"
 
 
 async def test_upcoming_reminders_for_me_and_my_enterprise(app_client, fake_wechat, post, clock):
@@ -226,7 +225,7 @@ async def test_a_worker_process_killed_mid_batch(app_client, fake_wechat, clock,
     app = app_client.app
     async with transaction(app) as session:
         await outbox.enqueue(session, [Draft(f"kill{i}", "wechat_subscribe", f"openid-{i}", f"p{i}", "licence_expiry",
-                                             {"提醒": f"第{i}条"}) for i in range(60)], clock.now(), clock.now())
+                                             {"提醒": f"第{i}条"}) for i in range(60)], clock.now())
     fake_wechat.delay = 0.3
     settings = {"database_url": database_url, "redis_url": redis_url, "migrate_on_start": False, "demo_data": False,
                 "run_workers": False, "notify_channel": "wechat_subscribe", "wechat_templates": TEMPLATES,

@@ -31,7 +31,6 @@ def upgrade() -> None:
     sa.Column('due_date', sa.Date(), nullable=True),
     sa.Column('due_provisional', sa.Boolean(), nullable=False),
     sa.Column('missing_materials', sa.JSON(), nullable=False),
-    sa.Column('deferred_materials', sa.JSON(), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('application_no', name=op.f('pk_applications'))
     )
