@@ -9,6 +9,7 @@
     python server.py kb import FILE       import an external catalogue of service items (JSON lines)
     python server.py kb eval              search accuracy on the labelled queries in tests/data
     python server.py nlu eval             intent accuracy, confusion matrix and worst misses
+    python server.py hotline eval         5-fold cross-validated accuracy of the category suggestion
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+import hotline
 import intents
 import knowledge_base
 import miniapp_api
@@ -78,6 +80,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     knowledge_base.setup(app)
     intents.setup(app)
     personal_space.setup(app)
+    hotline.setup(app)
     health.setup(app)
     miniapp_api.setup(app)
     openapi.setup(app)
@@ -125,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     kb.add_parser("eval", help="search accuracy on labelled queries").add_argument("files", nargs="*")
     nlu = commands.add_parser("nlu", help="understanding (intents)").add_subparsers(dest="action", required=True)
     nlu.add_parser("eval", help="intent accuracy on labelled utterances").add_argument("files", nargs="*")
+    hl = commands.add_parser("hotline", help="the 12345 hotline").add_subparsers(dest="action", required=True)
+    hl.add_parser("eval", help="category suggestion: 5-fold cross-validated accuracy")
     return parser
 
 
@@ -161,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             from intents import evaluate as nlu_evaluate
 
             return asyncio.run(nlu_evaluate.main(settings, [Path(f) for f in args.files]))
+        if args.command == "hotline":
+            from hotline import suggest_eval
+
+            return suggest_eval.main(settings.hotline_datasets_dir)
         if args.command == "kb":
             from knowledge_base import catalogue
 

@@ -32,7 +32,8 @@ NAMING = {
 }
 
 # Modules that define tables; imported before migrations compare models with the schema.
-MODEL_MODULES = ["core.system_state", "knowledge_base.models", "core.integration", "core.outbox", "personal_space.models"]
+MODEL_MODULES = ["core.system_state", "knowledge_base.models", "core.integration", "core.outbox", "personal_space.models",
+                 "hotline.models"]
 
 
 class Base(DeclarativeBase):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # these import core.keys themselves
     from core.calendar import WorkingCalendar
     from core.calendar_service import LiveCalendar  # noqa: F401 - named in an AppKey below
     from core.wechat import WeChatApi  # noqa: F401 - named in an AppKey below
+    from hotline.service import LiveSuggester  # noqa: F401 - named in an AppKey below
     from intents.model import IntentModel  # noqa: F401 - named in an AppKey below
     from knowledge_base.service import LiveKnowledgeBase  # noqa: F401 - named in an AppKey below
 
@@ -33,3 +34,4 @@ OPENAPI = web.AppKey("openapi", dict)
 KNOWLEDGE_BASE = web.AppKey("knowledge_base", "LiveKnowledgeBase")  # .current is the KnowledgeBase in force
 INTENT_MODEL = web.AppKey("intent_model", "IntentModel")
 WECHAT = web.AppKey("wechat", "WeChatApi")  # outgoing WeChat API calls (core.wechat)
+CATEGORY_SUGGESTER = web.AppKey("category_suggester", "LiveSuggester")  # .current: the hotline's, or None

@@ -52,7 +52,7 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)  # what makes two messages the same message
-    channel: Mapped[str] = mapped_column(String(32))  # wechat_subscribe | console
+    channel: Mapped[str] = mapped_column(String(32))  # wechat_subscribe | wechat_custom | console
     address: Mapped[str] = mapped_column(String(64))  # openid for WeChat
     recipient: Mapped[str] = mapped_column(String(64), index=True)  # who, in the service's terms (身份证号)
     kind: Mapped[str] = mapped_column(String(32))  # licence_expiry, application_state, …
@@ -128,8 +128,23 @@ class WeChatSubscribeSender:
             raise SendError(f"{exc.code} {exc.message}", permanent=exc.permanent) from None
 
 
+class WeChatCustomSender:
+    """Official-account customer-service text messages (客服消息): answers to a user who wrote
+    within the last 48 hours. `data["text"]` is the message."""
+
+    def __init__(self, app: web.Application):
+        self.app = app
+
+    async def send(self, message: OutboxMessage) -> None:
+        try:
+            await self.app[keys.WECHAT].send_text(message.address, message.data["text"])
+        except WeChatError as exc:
+            raise SendError(f"{exc.code} {exc.message}", permanent=exc.permanent) from None
+
+
 def senders(app: web.Application) -> dict[str, Sender]:
-    return {"console": ConsoleSender(), "wechat_subscribe": WeChatSubscribeSender(app)}
+    return {"console": ConsoleSender(), "wechat_subscribe": WeChatSubscribeSender(app),
+            "wechat_custom": WeChatCustomSender(app)}
 
 
 async def _recover(app: web.Application, now: datetime) -> None:

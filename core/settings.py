@@ -49,6 +49,8 @@ class Settings(BaseSettings):
 
     integration_clients: Annotated[dict[str, str], NoDecode] = {}
     session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    console_session_ttl_seconds: int = Field(default=8 * 3600, ge=60)  # console staff: one shift
+    hotline_datasets_dir: Path = REPO_ROOT.parent / "shared" / "datasets"  # labelled messages for category suggestion
     wechat_templates: Annotated[dict[str, str], NoDecode] = {}  # message kind → subscribe template id
     notify_channel: str = "console"  # console | wechat_subscribe
     run_workers: bool = True  # deliver the outbox and plan reminders in this process

@@ -1,4 +1,30 @@
 """12345 tickets: lifecycle, working-day deadlines, escalation, agents and the console.
 
-Not built yet (issue: hotline).
+- `rules`: the state machine, who may do what, the deadline rule (pure);
+- `tickets`: registration and every action, in the caller's transaction;
+- `escalation`: yellow and red cards, 督办 records, sign-for alerts, provisional deadlines;
+- `follow_up`: bad ratings of applications become 投诉 tickets;
+- `handoffs`: chats the bot hands to a person, answered by customer-service message;
+- `queues`: the console's lists and the department KPIs;
+- `suggest`, `catalogue`: categories, their departments, and the learned category suggestion;
+- `staff`, `console_api`, `pages`: console accounts, its JSON API and the page at /console/.
 """
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from core import keys
+
+
+def setup(app: web.Application) -> None:
+    from hotline import console_api, pages
+    from hotline.demo import demo_data_context
+    from hotline.escalation import escalation_context, recompute_provisional
+    from hotline.follow_up import rating_follow_up_context
+    from hotline.service import suggester_context
+
+    console_api.setup(app)
+    pages.setup(app)
+    app[keys.CALENDAR_HOOKS].append(recompute_provisional)
+    app.cleanup_ctx.extend([suggester_context, demo_data_context, escalation_context, rating_follow_up_context])

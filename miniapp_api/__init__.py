@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api import applications, calendar, enterprises, guides, me, nlu
+from miniapp_api import applications, calendar, enterprises, guides, me, nlu, tickets
 
 
 def setup(app: web.Application) -> None:
@@ -17,3 +17,4 @@ def setup(app: web.Application) -> None:
     me.setup(app)
     enterprises.setup(app)
     applications.setup(app)
+    tickets.setup(app)

@@ -203,9 +203,19 @@ async def rate(session: AsyncSession, application: Application, level: str, reas
     return rating
 
 
-async def ratings_needing_follow_up(session: AsyncSession, limit: int = 100) -> list[ApplicationRating]:
-    """Bad ratings the hotline has not yet taken up (for the hotline to turn into tickets)."""
-    rows = await session.scalars(select(ApplicationRating).where(ApplicationRating.needs_follow_up.is_(True),
-                                                                 ApplicationRating.followed_up_at.is_(None))
-                                 .order_by(ApplicationRating.rated_at).limit(limit))
-    return list(rows)
+async def ratings_needing_follow_up(session: AsyncSession, limit: int = 100
+                                    ) -> list[tuple[ApplicationRating, Application]]:
+    """Bad ratings the hotline has not yet taken up, with their applications, oldest first and
+    locked (SKIP LOCKED on PostgreSQL), for the hotline to turn into tickets in this transaction."""
+    query = (select(ApplicationRating, Application)
+             .join(Application, Application.application_no == ApplicationRating.application_no)
+             .where(ApplicationRating.needs_follow_up.is_(True), ApplicationRating.followed_up_at.is_(None))
+             .order_by(ApplicationRating.rated_at).limit(limit))
+    if session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(of=ApplicationRating, skip_locked=True)
+    return [(rating, application) for rating, application in await session.execute(query)]
+
+
+def mark_followed_up(rating: ApplicationRating, now: datetime) -> None:
+    """The hotline has opened a ticket for this rating (call in the same transaction)."""
+    rating.followed_up_at = now

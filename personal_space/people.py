@@ -93,6 +93,11 @@ async def bound_person(session: AsyncSession, openid: str) -> Person | None:
     return await session.get(Person, account.id_number)
 
 
+async def person(session: AsyncSession, id_number: str) -> Person | None:
+    """A person by 身份证号 (for another feature that holds the number, e.g. the hotline)."""
+    return await session.get(Person, id_number)
+
+
 async def require_person(session: AsyncSession, openid: str) -> Person:
     person = await bound_person(session, openid)
     if person is None:

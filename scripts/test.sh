@@ -244,6 +244,10 @@ ensure_chromium() {
         [ -x /usr/bin/chromium ] ||
             die "/usr/bin/chromium is missing and could not be installed: 'apt-get install chromium' (or NEEDS_BROWSER=0 to skip the browser tests' setup)"
     fi
+    # A CJK font, so the screenshots the browser tests save show Chinese, not boxes.
+    if ! fc-list 2>/dev/null | grep -qi "wqy\|noto.*cjk"; then
+        apt_install fonts-wqy-microhei || log "no CJK font installed: screenshots will show boxes for Chinese"
+    fi
     export CHROMIUM_EXECUTABLE=/usr/bin/chromium
 }
 if [ "${NEEDS_BROWSER:-1}" != "0" ] && [ -e "$REPO_ROOT/tests/browser" ]; then

@@ -1,0 +1,60 @@
+"""The console page itself: one HTML file and its static script and style, served with strict
+security headers (no inline script, no framing, no sniffing) so user text can only ever be text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from core.web import Handler
+
+STATIC = Path(__file__).parent / "console"
+CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def _file(name: str) -> web.Response:
+    path = STATIC / name
+    return web.Response(body=path.read_bytes(), content_type=CONTENT_TYPES[path.suffix], charset="utf-8",
+                        headers={"Cache-Control": "no-cache"})
+
+
+async def index(request: web.Request) -> web.Response:
+    return _file("index.html")
+
+
+async def redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/console/")
+
+
+async def static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    # Only the files shipped beside this module, by exact name: no paths, no traversal.
+    if name not in {p.name for p in STATIC.iterdir() if p.suffix in CONTENT_TYPES and p.name != "index.html"}:
+        raise web.HTTPNotFound()
+    return _file(name)
+
+
+@web.middleware
+async def console_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Security headers for everything under /console; the API takes only JSON bodies, which a
+    cross-site form cannot send (with the SameSite=Strict cookie: no CSRF)."""
+    if not request.path.startswith("/console"):
+        return await handler(request)
+    if request.method == "POST" and request.path.startswith("/console/api/") and request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType()
+    response = await handler(request)
+    response.headers.update({"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+                             "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"})
+    if request.path.startswith("/console/api/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/console", redirect, allow_head=False)
+    app.router.add_get("/console/", index, allow_head=False)
+    app.router.add_get("/console/static/{name}", static, allow_head=False)
+    app.middlewares.append(console_headers)

@@ -1,0 +1,166 @@
+"""The console's lists: work queues, search, 督办 records and department KPIs.
+
+Queues page by keyset (the last row's sort key), not by offset, so a deep page costs what the
+first one does; each queue's filter and order match one of the tickets' indexes.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Select, and_, case, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import InvalidInput
+from hotline import rules
+from hotline.models import Supervision, Ticket, TicketRating
+
+PAGE = 50
+QUEUES = {
+    "new": "待派单",  # registered or returned: waiting for an agent
+    "due_soon": "即将到期（黄牌）",
+    "overdue": "已超期（红牌）",
+    "department": "按承办单位",
+    "unsigned": "待签收",
+    "answered": "待回访",
+    "ratings": "待认定差评",
+}
+AGENT_QUEUES = tuple(QUEUES)
+DEPARTMENT_QUEUES = ("department", "unsigned", "due_soon", "overdue")
+
+
+@dataclass(frozen=True)
+class Page:
+    tickets: list[Ticket]
+    next: str | None  # cursor of the next page
+
+
+def _cursor(value: datetime, number: str) -> str:
+    return base64.urlsafe_b64encode(f"{value.isoformat()}|{number}".encode()).decode()
+
+
+def _uncursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        value, number = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(value), number
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("翻页参数无效", code="invalid_cursor") from None
+
+
+async def queue(session: AsyncSession, name: str, now: datetime, yellow_until: date, *,
+                department: str | None = None, after: str | None = None, limit: int = PAGE) -> Page:
+    """One page of a queue, oldest deadline (or oldest arrival) first."""
+    pending = Ticket.pending.is_(True)
+    key = Ticket.due_at
+    if name == "new":
+        query, key = select(Ticket).where(Ticket.state.in_(["registered", "returned"])), Ticket.created_at
+    elif name == "due_soon":
+        query = select(Ticket).where(pending, Ticket.due_at >= now, Ticket.due_date <= yellow_until)
+    elif name == "overdue":
+        query = select(Ticket).where(pending, Ticket.due_at < now)
+    elif name == "department":
+        query = select(Ticket).where(pending, Ticket.lead_department.is_not(None))
+    elif name == "unsigned":
+        query = select(Ticket).where(pending, Ticket.state.in_(["dispatched", "reopened"]))
+    elif name == "answered":
+        query, key = select(Ticket).where(Ticket.state == "replied"), Ticket.replied_at
+    elif name == "ratings":
+        query, key = (select(Ticket).join(TicketRating, and_(TicketRating.ticket_no == Ticket.number,
+                                                             TicketRating.round == Ticket.reopen_count))
+                      .where(TicketRating.needs_judgement.is_(True), TicketRating.reasonable.is_(None))), \
+            Ticket.updated_at
+    else:
+        raise InvalidInput(f"未知的队列：{name}", code="unknown_queue")
+    if department is not None:
+        query = query.where(Ticket.lead_department == department)
+    return await _page(session, query, key, after, limit)
+
+
+async def _page(session: AsyncSession, query: Select, key, after: str | None, limit: int) -> Page:
+    if after is not None:
+        value, number = _uncursor(after)
+        query = query.where(tuple_(key, Ticket.number) > tuple_(value, number))
+    rows = list(await session.scalars(query.order_by(key, Ticket.number).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _cursor(getattr(rows[-1], key.key), rows[-1].number) if more else None
+    return Page(rows, next_cursor)
+
+
+async def search(session: AsyncSession, text: str, *, department: str | None = None, limit: int = PAGE
+                 ) -> list[Ticket]:
+    """By ticket number (whole, any case) or by the contact's phone number, newest first."""
+    text = "".join(text.split()).upper()
+    if text.startswith("GD"):
+        query = select(Ticket).where(Ticket.number == text)
+    elif text.removeprefix("+86").isdigit():
+        query = select(Ticket).where(Ticket.contact_phone == text.removeprefix("+86"))
+        if department is not None:  # departments never search anonymous callers by phone
+            query = query.where(Ticket.anonymous.is_(False))
+    else:
+        raise InvalidInput("请输入工单编号（GD开头）或联系电话", code="invalid_search")
+    if department is not None:  # a department finds the tickets it leads
+        query = query.where(Ticket.lead_department == department)
+    return list(await session.scalars(query.order_by(Ticket.created_at.desc()).limit(limit)))
+
+
+async def supervisions(session: AsyncSession, *, department: str | None = None, after: int | None = None,
+                       limit: int = PAGE) -> list[Supervision]:
+    """督办 records, newest first."""
+    query = select(Supervision)
+    if department is not None:
+        query = query.where(Supervision.department == department)
+    if after is not None:
+        query = query.where(Supervision.id < after)
+    return list(await session.scalars(query.order_by(Supervision.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class DepartmentKpi:
+    department: str
+    assigned: int  # tickets led, open or answered
+    replied: int
+    on_time: int
+    open_overdue: int
+    reply_rate: float | None
+    on_time_rate: float | None  # replied in time ÷ (replied + open overdue)
+    satisfaction_rate: float | None  # 非常满意/满意/基本满意 ÷ rated
+    average_reply_working_days: float | None
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+async def department_kpis(session: AsyncSession, now: datetime, since: date | None = None) -> list[DepartmentKpi]:
+    """KPIs per lead department over the tickets registered since `since` (all when None)."""
+    where = [Ticket.lead_department.is_not(None)]
+    if since is not None:
+        where.append(Ticket.accepted_on >= since)
+    counts = await session.execute(
+        select(Ticket.lead_department,
+               func.count(),
+               func.count(Ticket.replied_at),
+               func.sum(case((Ticket.replied_on_time.is_(True), 1), else_=0)),
+               func.sum(case((and_(Ticket.pending.is_(True), Ticket.due_at < now), 1), else_=0)),
+               func.avg(Ticket.reply_working_days))
+        .where(*where).group_by(Ticket.lead_department))
+    rating_where = [TicketRating.department.is_not(None)]
+    if since is not None:
+        rating_where.append(TicketRating.rated_at >= datetime(since.year, since.month, since.day, tzinfo=now.tzinfo))
+    ratings = {d: (total, good) for d, total, good in await session.execute(
+        select(TicketRating.department, func.count(),
+               func.sum(case((TicketRating.level.in_(rules.SATISFIED_LEVELS), 1), else_=0)))
+        .where(*rating_where).group_by(TicketRating.department))}
+    result = []
+    for department, assigned, replied, on_time, overdue, average in counts:
+        on_time, overdue = int(on_time or 0), int(overdue or 0)
+        total, good = ratings.get(department, (0, 0))
+        result.append(DepartmentKpi(
+            department=department, assigned=assigned, replied=replied, on_time=on_time, open_overdue=overdue,
+            reply_rate=_rate(replied, assigned), on_time_rate=_rate(on_time, replied + overdue),
+            satisfaction_rate=_rate(int(good or 0), total),
+            average_reply_working_days=None if average is None else round(float(average), 2)))
+    return sorted(result, key=lambda k: k.department)

@@ -1,0 +1,165 @@
+"""Console users: argon2 password hashes, lockout after repeated failures, cookie sessions.
+
+A session is an opaque random token in an HttpOnly, SameSite=Strict cookie; only its SHA-256
+names the record in the state store. The staff row is read again on every request, so a
+deactivated account or a changed role counts at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import keys
+from core.auth import NotLoggedIn, SessionExpired
+from core.db import transaction
+from core.errors import AppError, InvalidInput, RateLimited
+from hotline import catalogue
+from hotline.models import Staff
+from hotline.tickets import Actor
+
+ROLES = {"agent": "话务员", "supervisor": "督办员", "department": "承办单位"}
+COOKIE = "console_session"
+SESSION_KEY = "hotline:console:{digest}"
+LOGIN_KEY = "hotline:login:{who}"
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+ADDRESS_LIMIT, ADDRESS_WINDOW = 30, 600  # failed logins per client address per window, any account
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password: equalises timing for unknown users")
+
+
+class LoginFailed(AppError):
+    status = 401
+    code = "login_failed"
+    message = "用户名或密码错误"
+
+
+class AccountLocked(AppError):
+    status = 423
+    code = "account_locked"
+    message = "连续登录失败次数过多，账号已锁定，请15分钟后再试"
+
+
+class StaffOnly(AppError):
+    status = 403
+    code = "forbidden_for_role"
+    message = "您的角色不能使用该功能"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+async def create_staff(session: AsyncSession, username: str, name: str, role: str, department: str | None,
+                       password: str, now: datetime, *, hashed: str | None = None) -> Staff:
+    """A console account; `hashed` (of the same password) saves hashing it again for many accounts."""
+    if role not in ROLES:
+        raise InvalidInput("角色应为 agent、supervisor 或 department", code="invalid_role")
+    if (role == "department") != (department is not None):
+        raise InvalidInput("承办单位账号须指定单位，其他角色不能指定", code="invalid_department")
+    if department is not None and department not in catalogue.departments():
+        raise InvalidInput("未知的承办单位", code="unknown_department")
+    if len(password) < 10:
+        raise InvalidInput("密码至少10位", code="weak_password")
+    staff = Staff(username=username, name=name, role=role, department=department,
+                  password_hash=hashed or hash_password(password), failed_logins=0, active=True, created_at=now)
+    session.add(staff)
+    return staff
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    staff: Staff | None
+    error: AppError | None
+
+
+async def check_password(session: AsyncSession, username: str, password: str, now: datetime) -> LoginOutcome:
+    """Verify a login and count failures on the row. The caller commits before it raises the
+    outcome's error, so that a failure is remembered."""
+    staff = await session.get(Staff, username, with_for_update=True)
+    if staff is None or not staff.active:
+        _verify(_DUMMY_HASH, password)  # the same time as a real check: no probing for usernames
+        return LoginOutcome(None, LoginFailed())
+    if staff.locked_until is not None and staff.locked_until > now:
+        return LoginOutcome(None, AccountLocked())
+    if not _verify(staff.password_hash, password):
+        staff.failed_logins += 1
+        if staff.failed_logins >= MAX_FAILURES:
+            staff.failed_logins, staff.locked_until = 0, now + LOCKOUT
+            return LoginOutcome(None, AccountLocked())
+        return LoginOutcome(None, LoginFailed())
+    staff.failed_logins, staff.locked_until = 0, None
+    if _hasher.check_needs_rehash(staff.password_hash):
+        staff.password_hash = hash_password(password)
+    return LoginOutcome(staff, None)
+
+
+def _key(token: str) -> str:
+    return SESSION_KEY.format(digest=hashlib.sha256(token.encode()).hexdigest())
+
+
+async def login(request: web.Request, username: str, password: str) -> tuple[Staff, str]:
+    """Check the password (and the client address's failure budget); a new session token."""
+    app = request.app
+    state = app[keys.STATE]
+    address_key = LOGIN_KEY.format(who=f"ip:{request.remote}")
+    if int(await state.get(address_key) or 0) >= ADDRESS_LIMIT:
+        raise RateLimited("登录失败次数过多，请稍后再试", code="login_rate_limited")
+    async with transaction(app) as session:
+        outcome = await check_password(session, username, password, app[keys.CLOCK].now())
+    if outcome.error is not None:
+        await state.increment(address_key, ttl=ADDRESS_WINDOW)
+        raise outcome.error
+    token = secrets.token_urlsafe(32)
+    record = {"username": outcome.staff.username}
+    await state.set(_key(token), orjson.dumps(record).decode(), ttl=app[keys.SETTINGS].console_session_ttl_seconds)
+    return outcome.staff, token
+
+
+def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    secure = request.secure or request.headers.get("X-Forwarded-Proto") == "https"
+    response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/console",
+                        secure=secure, max_age=request.app[keys.SETTINGS].console_session_ttl_seconds)
+
+
+async def logout(request: web.Request, response: web.StreamResponse) -> None:
+    token = request.cookies.get(COOKIE)
+    if token:
+        await request.app[keys.STATE].delete(_key(token))
+    response.del_cookie(COOKIE, path="/console")
+
+
+async def current_staff(request: web.Request, session: AsyncSession) -> tuple[Staff, Actor]:
+    """The logged-in console user (re-read from the database), or 401."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise NotLoggedIn()
+    record = await request.app[keys.STATE].get(_key(token))
+    if record is None:
+        raise SessionExpired()
+    staff = await session.get(Staff, orjson.loads(record)["username"])
+    if staff is None or not staff.active:
+        raise SessionExpired()
+    return staff, Actor(staff.role, staff.username, staff.name, staff.department)
+
+
+def require_role(staff: Staff, *roles: str) -> None:
+    if staff.role not in roles:
+        raise StaffOnly()
