@@ -15,12 +15,14 @@ from core.state import StateStore
 if TYPE_CHECKING:  # these import core.keys themselves
     from core.calendar import WorkingCalendar
     from core.calendar_service import LiveCalendar  # noqa: F401 - named in an AppKey below
+    from bot.messages import Incoming, Reply
     from core.wechat import WeChatApi  # noqa: F401 - named in an AppKey below
     from hotline.service import LiveSuggester  # noqa: F401 - named in an AppKey below
     from intents.model import IntentModel  # noqa: F401 - named in an AppKey below
     from knowledge_base.service import LiveKnowledgeBase  # noqa: F401 - named in an AppKey below
 
 CalendarHook = Callable[[AsyncSession, "WorkingCalendar"], Awaitable[None]]
+BotRespond = Callable[[web.Application, "Incoming"], Awaitable["Reply"]]
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -35,3 +37,4 @@ KNOWLEDGE_BASE = web.AppKey("knowledge_base", "LiveKnowledgeBase")  # .current i
 INTENT_MODEL = web.AppKey("intent_model", "IntentModel")
 WECHAT = web.AppKey("wechat", "WeChatApi")  # outgoing WeChat API calls (core.wechat)
 CATEGORY_SUGGESTER = web.AppKey("category_suggester", "LiveSuggester")  # .current: the hotline's, or None
+BOT_RESPOND = web.AppKey("bot_respond", BotRespond)  # the dialogue behind the /wechat webhook

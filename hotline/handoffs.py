@@ -33,8 +33,7 @@ def _line(at: datetime, who: str, text: str) -> dict:
 
 async def open_handoff(session: AsyncSession, openid: str, transcript: list[dict], now: datetime) -> Handoff:
     """Put a chat in the agents' queue (or add to the one already open for this user)."""
-    handoff = await session.scalar(select(Handoff).where(Handoff.openid == openid, Handoff.state.in_(OPEN))
-                                   .order_by(Handoff.id.desc()).limit(1).with_for_update())
+    handoff = await open_for(session, openid)
     if handoff is None:
         handoff = Handoff(openid=openid, transcript=[], state="waiting", last_user_message_at=now, created_at=now,
                           updated_at=now)
@@ -45,10 +44,15 @@ async def open_handoff(session: AsyncSession, openid: str, transcript: list[dict
     return handoff
 
 
+async def open_for(session: AsyncSession, openid: str) -> Handoff | None:
+    """The user's open handoff, locked, if there is one."""
+    return await session.scalar(select(Handoff).where(Handoff.openid == openid, Handoff.state.in_(OPEN))
+                                .order_by(Handoff.id.desc()).limit(1).with_for_update())
+
+
 async def user_wrote(session: AsyncSession, openid: str, text: str, now: datetime) -> Handoff | None:
     """A message from a user with an open handoff goes to its transcript (and reopens the window)."""
-    handoff = await session.scalar(select(Handoff).where(Handoff.openid == openid, Handoff.state.in_(OPEN))
-                                   .order_by(Handoff.id.desc()).limit(1).with_for_update())
+    handoff = await open_for(session, openid)
     if handoff is not None:
         handoff.transcript = (handoff.transcript + [_line(now, "user", text)])[-MAX_TRANSCRIPT:]
         handoff.state, handoff.last_user_message_at, handoff.updated_at = "waiting", now, now

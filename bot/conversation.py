@@ -1,0 +1,43 @@
+"""A user's conversation with the bot: which flow and step they are in, what was collected, and
+the last lines said (for a handoff's transcript). Plain JSON in the state store with a TTL, so
+any server process can take the next message and an abandoned flow simply expires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from aiohttp import web
+
+from core import keys
+
+KEY = "bot:conversation:{openid}"
+TTL = 30 * 60  # a flow left alone for half an hour is forgotten
+TRANSCRIPT_LINES = 20
+
+
+@dataclass
+class Conversation:
+    flow: str | None = None  # guide, progress, complaint, ticket_status, rating, clarify
+    step: str | None = None
+    data: dict = field(default_factory=dict)
+    transcript: list[dict] = field(default_factory=list)  # {"at", "from": "user" | "bot", "text"}
+
+    def enter(self, flow: str, step: str, **data) -> None:
+        self.flow, self.step, self.data = flow, step, dict(data)
+
+    def leave(self) -> None:
+        self.flow, self.step, self.data = None, None, {}
+
+    def said(self, who: str, text: str, at: str) -> None:
+        if text:
+            self.transcript = (self.transcript + [{"at": at, "from": who, "text": text}])[-TRANSCRIPT_LINES:]
+
+
+async def load(app: web.Application, openid: str) -> Conversation:
+    stored = await app[keys.STATE].get_json(KEY.format(openid=openid))
+    return Conversation(**stored) if isinstance(stored, dict) else Conversation()
+
+
+async def save(app: web.Application, openid: str, conversation: Conversation) -> None:
+    await app[keys.STATE].set_json(KEY.format(openid=openid), asdict(conversation), ttl=TTL)

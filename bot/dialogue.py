@@ -1,0 +1,148 @@
+"""What the bot says: `respond(app, incoming)` routes one message to a flow.
+
+Order of precedence: "取消"/"退出" leaves any flow (or an open handoff); a user in a handoff
+keeps talking to people; events (subscribe, menu clicks) enter flows; a user in a flow gives
+its next answer; otherwise the message is understood (intents) and starts a flow. A reading
+that is not confident enough asks which of the likely readings was meant.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot import conversation as store
+from bot.flows import complaint, documents, guide, handoff, progress, rating, tickets_status
+from bot.messages import Incoming, Reply
+from bot.texts import CANCELLED, HELP, NOT_UNDERSTOOD, UNSUPPORTED, WELCOME, choice, numbered
+from bot.turn import Turn
+from core import keys
+from intents.understanding import Reading, Target, Understanding, understand
+
+log = logging.getLogger("bot")
+
+CANCEL_WORDS = {"取消", "退出", "算了", "不办了", "结束", "返回"}
+STEPS = {"guide": guide.STEPS, "progress": progress.STEPS, "complaint": complaint.STEPS,
+         "ticket_status": tickets_status.STEPS, "rating": rating.STEPS}
+# Menu CLICK keys (configured on the official account's menu) → what they start.
+MENU = {"MENU_GUIDE": "guide", "MENU_PROGRESS": "progress_query", "MENU_COMPLAINT": "complaint_file",
+        "MENU_TICKET": "complaint_status", "MENU_DOCUMENTS": "my_documents", "MENU_RATING": "rating",
+        "MENU_HANDOFF": "handoff", "MENU_HELP": "help"}
+INTENT_LABELS = {"guide": "办事指南", "progress_query": "查办件进度", "complaint_file": "12345投诉建议",
+                 "complaint_status": "查工单进度", "my_documents": "查我的证照", "rating": "评价", "handoff": "转人工",
+                 "help": "看看能办什么", "greet": "打个招呼"}
+
+
+async def respond(app: web.Application, incoming: Incoming) -> Reply:
+    """The reply to one message; the conversation is saved only when the turn succeeds."""
+    turn = Turn(app, incoming, await store.load(app, incoming.openid))
+    turn.conversation.said("user", incoming.content or f"[{incoming.event or incoming.msg_type}]", turn.now.isoformat())
+    answer = await _route(turn)
+    reply = answer if isinstance(answer, Reply) else Reply(text=answer or "")
+    turn.conversation.said("bot", reply.text, turn.now.isoformat())
+    await store.save(app, incoming.openid, turn.conversation)
+    return reply
+
+
+async def _route(turn: Turn) -> str | Reply:
+    incoming = turn.incoming
+    if incoming.msg_type == "event":
+        return await _event(turn)
+    if turn.text in CANCEL_WORDS:
+        ended = await handoff.end(turn)
+        turn.conversation.leave()
+        return "已结束人工服务。" + CANCELLED if ended else CANCELLED
+    relayed = await handoff.relay(turn)
+    if relayed is not None:
+        return relayed
+    flow = turn.conversation.flow
+    if flow == "clarify":
+        return await _clarified(turn)
+    if flow is not None and (incoming.msg_type == "text" or (flow, turn.conversation.step) == ("complaint", "location")):
+        return await STEPS[flow][turn.conversation.step](turn)
+    if incoming.msg_type != "text" or not turn.text:
+        return UNSUPPORTED.get(incoming.msg_type, "收到。目前我只能读懂文字，请用文字告诉我您要办理的事情。")
+    understood = understand(turn.text, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
+    log.info("understood", extra={"intent": understood.intent, "confidence": round(understood.confidence, 3)})
+    if understood.intent == "out_of_scope" and understood.alternatives:
+        return _clarify(turn, understood.alternatives)
+    return await _start(turn, understood.intent, understood.target, understood)
+
+
+async def _event(turn: Turn) -> str | Reply:
+    event = (turn.incoming.event or "").lower()
+    if event == "subscribe":
+        turn.conversation.leave()
+        return WELCOME
+    if event == "click":
+        intent = MENU.get(turn.incoming.event_key or "")
+        if intent is None:
+            return HELP
+        turn.conversation.leave()
+        return await _start(turn, intent, None, None)
+    return ""  # unsubscribe, VIEW, scans…: nothing to say
+
+
+async def _start(turn: Turn, intent: str, target: Target | None, understood: Understanding | None) -> str | Reply:
+    entities = understood.entities if understood else None
+    if intent == "guide":
+        if target is None:
+            turn.conversation.leave()
+            return "请告诉我您要办什么事，例如“我要开饭店”“办理居住证”“新生儿落户”。"
+        return await guide.start(turn, target)
+    if intent == "progress_query":
+        return await progress.start(turn, entities.application_no if entities else None)
+    if intent == "complaint_file":
+        if understood is None:  # from the menu: nothing said yet
+            turn.conversation.enter("complaint", "content", type="投诉")
+            return "请描述您要反映的问题：发生了什么、持续多久、希望怎样解决。（回复“取消”退出）"
+        return await complaint.start(turn)
+    if intent == "complaint_status":
+        return await tickets_status.start(turn, entities.ticket_no if entities else None)
+    if intent == "my_documents":
+        return await documents.start(turn)
+    if intent == "rating":
+        return await rating.start(turn)
+    if intent == "handoff":
+        return await handoff.start(turn)
+    turn.conversation.leave()
+    if intent == "greet":
+        return "您好！有什么可以帮您？\n" + HELP
+    if intent == "help":
+        return HELP
+    return NOT_UNDERSTOOD
+
+
+def _label(reading: Reading) -> str:
+    if reading.intent == "guide" and reading.target is not None:
+        return f"办理“{reading.target.name}”"
+    return INTENT_LABELS.get(reading.intent, reading.intent)
+
+
+def _clarify(turn: Turn, alternatives: list[Reading]) -> str:
+    options = []
+    for reading in alternatives[:4]:
+        if reading.intent in INTENT_LABELS and _label(reading) not in [o["label"] for o in options]:
+            options.append({"label": _label(reading), "intent": reading.intent,
+                            "target": None if reading.target is None else reading.target.__dict__})
+    if not options:
+        turn.conversation.leave()
+        return NOT_UNDERSTOOD
+    turn.conversation.enter("clarify", "pick", options=options, text=turn.text)
+    return f"您是想：\n{numbered([o['label'] for o in options])}\n请回复序号；都不是请换个说法。"
+
+
+async def _clarified(turn: Turn) -> str | Reply:
+    options = turn.conversation.data["options"]
+    picked = choice(turn.text, [o["label"] for o in options])
+    if picked is None:
+        turn.conversation.leave()
+        return await _route(turn)  # not a pick: read it as a new message
+    option = options[picked]
+    said = turn.conversation.data["text"]
+    target = Target(**option["target"]) if option["target"] else None
+    understood = understand(said, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
+    turn.conversation.leave()
+    original = Turn(turn.app, Incoming(**{**turn.incoming.__dict__, "content": said}), turn.conversation, turn._person)
+    return await _start(original, option["intent"], target, understood)

@@ -1,0 +1,42 @@
+"""转人工: the chat goes to the agents' queue with its transcript, and WeChat is told to pass
+the user's messages to customer service (TransferCustomerService)."""
+
+from __future__ import annotations
+
+from bot.messages import Reply
+from bot.turn import Turn
+from core.db import transaction
+from core.outbox import Draft, enqueue
+from hotline import handoffs
+
+HANDED_OVER = "正在为您转接人工客服，请稍候，客服会尽快回复您（工作时间8:30—17:30）。"
+
+
+async def start(turn: Turn) -> Reply:
+    turn.conversation.said("bot", HANDED_OVER, turn.now.isoformat())
+    async with transaction(turn.app) as session:
+        handoff = await handoffs.open_handoff(session, turn.openid, turn.conversation.transcript, turn.now)
+        # A transfer reply carries no text: the user hears of it by customer-service message.
+        await enqueue(session, [Draft(key=f"handoff:{handoff.id}:opened:{turn.incoming.dedupe_key}",
+                                      channel="wechat_custom", address=turn.openid, recipient=f"openid:{turn.openid}",
+                                      kind="bot_followup", data={"text": HANDED_OVER})], turn.now)
+    turn.conversation.leave()
+    turn.conversation.transcript = []  # it is in the handoff now
+    return Reply(text=HANDED_OVER, transfer=True)
+
+
+async def relay(turn: Turn) -> Reply | None:
+    """While a handoff is open, the user's messages go to it (and to customer service)."""
+    async with transaction(turn.app) as session:
+        handoff = await handoffs.user_wrote(session, turn.openid, turn.text or f"[{turn.incoming.msg_type}]", turn.now)
+    return None if handoff is None else Reply(transfer=True)
+
+
+async def end(turn: Turn) -> bool:
+    """The user leaves an open handoff ("退出"); True when there was one."""
+    async with transaction(turn.app) as session:
+        handoff = await handoffs.open_for(session, turn.openid)
+        if handoff is None:
+            return False
+        await handoffs.close(session, handoff, turn.now)
+    return True

@@ -1,0 +1,93 @@
+"""办件进度: asks for the number, and for the query password when the user is not its holder;
+answers with the state, the last steps and the promised date."""
+
+from __future__ import annotations
+
+from bot.turn import Turn
+from core import keys
+from core.db import transaction
+from intents.entities import extract
+from knowledge_base.text import fold
+from personal_space import applications, people
+from personal_space.models import Application
+
+LOOKUP_KEY = "personal_space:lookup:{who}"  # the same failure counters as the mini-program's lookup
+LOOKUP_LIMIT, LOOKUP_WINDOW = 10, 600
+TRIES = 3  # wrong passwords in one conversation before it ends
+
+
+def _number(turn: Turn) -> str | None:
+    return extract(fold(turn.text), turn.today)[0].application_no
+
+
+async def start(turn: Turn, number: str | None) -> str:
+    if number is None:
+        turn.conversation.enter("progress", "number")
+        return "请发送办件编号（SX开头，如SX20261105000123）。"
+    return await _look_up(turn, number)
+
+
+async def number_given(turn: Turn) -> str:
+    number = _number(turn)
+    if number is None:
+        return "没有识别到办件编号，请发送以SX开头的16位编号，或回复“取消”退出。"
+    return await _look_up(turn, number)
+
+
+async def _look_up(turn: Turn, number: str) -> str:
+    person = await turn.person()
+    async with transaction(turn.app) as session:
+        holders = await people.holders(session, person, turn.today) if person else []
+        try:
+            application = await applications.application_for(session, number, holders, None)
+        except applications.ApplicationNotFound:
+            turn.conversation.enter("progress", "password", number=number, tries=0)
+            return "请输入该办件的查询密码（受理回执上的数字），回复“取消”退出。"
+        turn.conversation.leave()
+        return await _progress_text(session, application)
+
+
+async def password_given(turn: Turn) -> str:
+    number = turn.conversation.data["number"]
+    state = turn.app[keys.STATE]
+    counters = [LOOKUP_KEY.format(who=f"openid:{turn.openid}"), LOOKUP_KEY.format(who=f"no:{number}")]
+    for key in counters:
+        if int(await state.get(key) or 0) >= LOOKUP_LIMIT:
+            turn.conversation.leave()
+            return "查询失败次数过多，请10分钟后再试。"
+    async with transaction(turn.app) as session:
+        try:
+            application = await applications.application_for(session, number, [], turn.text.strip()[:32])
+        except applications.ApplicationNotFound:
+            application = None
+        else:
+            turn.conversation.leave()
+            return await _progress_text(session, application)
+    for key in counters:
+        await state.increment(key, ttl=LOOKUP_WINDOW)
+    turn.conversation.data["tries"] += 1
+    left = TRIES - turn.conversation.data["tries"]
+    if left <= 0:
+        turn.conversation.leave()
+        return "办件编号或查询密码不正确，请核对受理回执后重新查询。"
+    return f"办件编号或查询密码不正确，请重新输入查询密码（还可尝试{left}次）。"
+
+
+async def _progress_text(session, application: Application) -> str:
+    lines = [f"办件 {application.application_no}（{application.item_name}）",
+             f"办理部门：{application.department}",
+             f"当前状态：{applications.STATES[application.state]}"]
+    if application.due_date:
+        note = "（按预测的节假日安排计算）" if application.due_provisional else ""
+        lines.append(f"承诺办结日：{application.due_date.month}月{application.due_date.day}日{note}")
+    if application.missing_materials:
+        lines.append("需一次性补齐：" + "、".join(application.missing_materials))
+    steps = (await applications.timeline(session, application.application_no))[-3:]
+    if steps:
+        lines.append("最近进展：")
+        lines += [f"• {e.occurred_at:%m月%d日 %H:%M} {applications.STATES[e.state]}" + (f"：{e.note}" if e.note else "")
+                  for e in steps]
+    return "\n".join(lines)
+
+
+STEPS = {"number": number_given, "password": password_given}

@@ -1,0 +1,72 @@
+"""好差评 of a ticket's answer: which ticket (named, or the latest answered one), five levels,
+and a reason for the two bad ones (which go back to the hotline for review)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from bot.flows.tickets_status import ticket_number
+from bot.texts import NEED_BINDING, choice, numbered
+from bot.turn import Turn
+from core.db import transaction
+from hotline import rules, tickets
+from hotline.models import Ticket
+from hotline.service import context
+
+LEVELS = list(rules.RATING_LEVELS)
+
+
+async def start(turn: Turn) -> str:
+    person = await turn.person()
+    if person is None:
+        turn.conversation.leave()
+        return NEED_BINDING
+    actor = tickets.Actor("citizen", person.id_number, person.name)
+    number = ticket_number(turn)
+    async with transaction(turn.app) as session:
+        query = select(Ticket).where(Ticket.citizen_id == person.id_number, Ticket.state.in_(rules.ANSWERED))
+        if number:
+            query = query.where(Ticket.number == number)
+        candidates = list(await session.scalars(query.order_by(Ticket.replied_at.desc()).limit(5)))
+        ratable = [t for t in candidates
+                   if "rate" in tickets.allowed_actions(actor, t, await tickets.current_rating(session, t))]
+    if not ratable:
+        turn.conversation.leave()
+        return "暂时没有可评价的工单：工单答复后即可评价。"
+    ticket = ratable[0]
+    turn.conversation.enter("rating", "level", number=ticket.number)
+    return f"请为工单 {ticket.number} 的答复打分：\n{numbered(LEVELS)}"
+
+
+async def level_given(turn: Turn) -> str:
+    picked = choice(turn.text, LEVELS)
+    if picked is None:
+        return f"请回复序号 1–5 选择：\n{numbered(LEVELS)}"
+    level = LEVELS[picked]
+    turn.conversation.data["level"] = level
+    if level in rules.BAD_LEVELS:
+        turn.conversation.step = "reason"
+        return "很抱歉让您不满意，请告诉我们原因，我们会重新核查。"
+    return await _rate(turn, None)
+
+
+async def reason_given(turn: Turn) -> str:
+    if len(turn.text) < 2:
+        return "请简单说明不满意的原因。"
+    return await _rate(turn, turn.text[:1000])
+
+
+async def _rate(turn: Turn, reason: str | None) -> str:
+    person = await turn.person()
+    actor = tickets.Actor("citizen", person.id_number, person.name)
+    data = turn.conversation.data
+    async with transaction(turn.app) as session:
+        ticket = await tickets.get_ticket(session, data["number"], actor, for_update=True)
+        await tickets.perform(session, ticket, actor, "rate", {"level": data["level"], "note": reason}, context(turn.app))
+    turn.conversation.leave()
+    if data["level"] in rules.BAD_LEVELS:
+        return "已收到您的评价。12345热线将核实情况，必要时安排重新办理，并在规定时限内答复您。"
+    return "感谢您的评价！"
+
+
+STEPS = {"level": level_given, "reason": reason_given}

@@ -1,0 +1,39 @@
+"""What the webhook and the dialogue exchange: one incoming message, one reply.
+
+The webhook (`bot.webhook`) verifies, decrypts, parses and de-duplicates; the dialogue
+(`bot.dialogue.respond`) decides what to say. Neither knows the other's insides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message or event from a WeChat user to the official account."""
+
+    openid: str  # FromUserName
+    account: str  # ToUserName: the official account's id
+    msg_type: str  # text, image, voice, video, location, link, event, …
+    create_time: int  # Unix seconds, as WeChat stamped it
+    content: str = ""  # text messages; a voice message's recognition result when WeChat gives one
+    event: str | None = None  # subscribe, unsubscribe, CLICK, VIEW, … (msg_type == "event")
+    event_key: str | None = None  # a menu CLICK's key
+    msg_id: str | None = None  # MsgId; events have none
+
+    @property
+    def dedupe_key(self) -> str:
+        """What makes WeChat's retries of one message the same message."""
+        if self.msg_id:
+            return f"msg:{self.msg_id}"
+        return f"event:{self.openid}:{self.create_time}:{self.event or ''}"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A passive reply: text, or handing the chat to the customer-service system
+    (TransferCustomerService); `text` may be empty when there is nothing to say."""
+
+    text: str = ""
+    transfer: bool = False
