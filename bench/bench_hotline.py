@@ -29,10 +29,9 @@ from operator import itemgetter
 
 import asyncpg
 from sqlalchemy import event, func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bench.common import machine, percentile
+from bench.common import machine, percentile, throwaway_database
 from core.calendar import Deadline, WorkingCalendar
 from core.clock import SHANGHAI
 from core.db import create_engine
@@ -42,7 +41,6 @@ from core.settings import load_settings
 from hotline import catalogue, escalation, queues, rules
 from hotline.models import Supervision, Ticket
 
-ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=SHANGHAI)
 TODAY = NOW.date()
 FIRST_DAY = TODAY - timedelta(days=730)
@@ -234,15 +232,6 @@ class Generator:
                     self.sample.append((number, row["contact_phone"]))
                 n += 1
                 yield RECORD(BLANK | row)
-
-
-async def _database(name: str, drop: bool = False) -> str:
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 async def _load(url: str, generator: Generator) -> None:
@@ -440,7 +429,7 @@ async def main_async(count: int, runs: int) -> int:
     departments = list(catalogue.departments())
     print(f"now {NOW:%Y-%m-%d %H:%M %Z}; {count:,} tickets since {FIRST_DAY}; {len(departments)} departments")
     name = f"zsb_bench_hotline_{os.getpid()}"
-    url = await _database(name)
+    url = await throwaway_database(name)
     try:
         engine = create_engine(load_settings(database_url=url))
         try:
@@ -459,7 +448,7 @@ async def main_async(count: int, runs: int) -> int:
         finally:
             await engine.dispose()
     finally:
-        await _database(name, drop=True)
+        await throwaway_database(name, drop=True)
     scan_met = max(first, again, later) <= TARGET_SCAN_S
     print(f"escalation scan <= {TARGET_SCAN_S:.0f} s: {'met' if scan_met else 'NOT met'}")
     return 0 if queries_met and scan_met else 1

@@ -27,7 +27,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import machine
+from bench.common import machine, throwaway_database
 from core import outbox
 from core.clock import SHANGHAI, FrozenClock
 from core.migrate import migrate
@@ -36,20 +36,10 @@ from personal_space.reminders import plan_due_reminders
 from server import create_app
 from tests.fake_wechat import start_fake_wechat
 
-ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DOCUMENTS = int(os.environ.get("BENCH_DOCUMENTS", "1000000"))
 TODAY = date(2026, 11, 18)
 KINDS = ["食品经营许可证", "机动车驾驶证", "营业执照", "居民身份证", "健康证明", "道路运输证"]
 WORKERS = 1
-
-
-async def _database(name: str, drop: bool = False) -> str:
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 async def _load(url: str) -> float:
@@ -102,7 +92,7 @@ async def _baseline(fake, count: int) -> float:
 async def main_async() -> int:
     print(f"machine: {machine()}")
     name = f"zsb_bench_{os.getpid()}"
-    url = await _database(name)
+    url = await throwaway_database(name)
     fake = await start_fake_wechat()
     try:
         print(f"loading {DOCUMENTS:,} documents (with holders and WeChat accounts) ... ", end="", flush=True)
@@ -136,7 +126,7 @@ async def main_async() -> int:
         return 0 if met else 1
     finally:
         await fake.close()
-        await _database(name, drop=True)
+        await throwaway_database(name, drop=True)
 
 
 def main() -> int:

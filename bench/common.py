@@ -42,3 +42,19 @@ def report(unit: str, target_rate: float, target_p99_ms: float,
     met = rate >= target_rate and percentile(values, 99) <= target_p99_ms
     print(f"target >= {target_rate:,} {unit}/s and p99 <= {target_p99_ms} ms: {'met' if met else 'NOT met'}")
     return met
+
+
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def throwaway_database(name: str, drop: bool = False) -> str:
+    """Create (or with `drop`, remove) a PostgreSQL database beside BENCH_DATABASE_URL's; its URL."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' if drop else f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)

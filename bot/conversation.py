@@ -22,6 +22,9 @@ class Conversation:
     step: str | None = None
     data: dict = field(default_factory=dict)
     transcript: list[dict] = field(default_factory=list)  # {"at", "from": "user" | "bot", "text"}
+    handoff: bool = False  # a handoff was opened: messages go to people until it is closed
+    person: dict | None = None  # the binding as last read: {"id_number", "name", "phone"} or {} (unbound)
+    person_read_at: float = 0.0  # Unix seconds
 
     def enter(self, flow: str, step: str, **data) -> None:
         self.flow, self.step, self.data = flow, step, dict(data)

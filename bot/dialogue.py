@@ -22,6 +22,7 @@ from intents.understanding import Reading, Target, Understanding, understand
 
 log = logging.getLogger("bot")
 
+SURE = 0.75  # a guide reading below this, with other candidates, is asked about
 CANCEL_WORDS = {"取消", "退出", "算了", "不办了", "结束", "返回"}
 STEPS = {"guide": guide.STEPS, "progress": progress.STEPS, "complaint": complaint.STEPS,
          "ticket_status": tickets_status.STEPS, "rating": rating.STEPS}
@@ -59,15 +60,29 @@ async def _route(turn: Turn) -> str | Reply:
     flow = turn.conversation.flow
     if flow == "clarify":
         return await _clarified(turn)
-    if flow is not None and (incoming.msg_type == "text" or (flow, turn.conversation.step) == ("complaint", "location")):
+    if flow is not None and (incoming.msg_type in ("text", "voice") and turn.text or (flow, turn.conversation.step) == ("complaint", "location")):
         return await STEPS[flow][turn.conversation.step](turn)
-    if incoming.msg_type != "text" or not turn.text:
+    if incoming.msg_type not in ("text", "voice") or not turn.text:  # voice: WeChat's recognised text
         return UNSUPPORTED.get(incoming.msg_type, "收到。目前我只能读懂文字，请用文字告诉我您要办理的事情。")
     understood = understand(turn.text, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
-    log.info("understood", extra={"intent": understood.intent, "confidence": round(understood.confidence, 3)})
-    if understood.intent == "out_of_scope" and understood.alternatives:
+    log.debug("understood", extra={"intent": understood.intent, "confidence": round(understood.confidence, 3)})
+    intent = _by_number(understood)
+    if intent == "out_of_scope" and understood.alternatives:
         return _clarify(turn, understood.alternatives)
-    return await _start(turn, understood.intent, understood.target, understood)
+    if intent == "guide" and understood.confidence < SURE and understood.alternatives:
+        main = Reading(understood.intent, understood.confidence, understood.target)
+        return _clarify(turn, [main, *understood.alternatives])
+    return await _start(turn, intent, understood.target, understood)
+
+
+def _by_number(understood: Understanding) -> str:
+    """A GD or SX number settles an unsure reading: it says which lookup is meant."""
+    if understood.intent in ("out_of_scope", "progress_query", "complaint_status", "greet", "help"):
+        if understood.entities.ticket_no and not understood.entities.application_no:
+            return "complaint_status"
+        if understood.entities.application_no and not understood.entities.ticket_no:
+            return "progress_query"
+    return understood.intent
 
 
 async def _event(turn: Turn) -> str | Reply:

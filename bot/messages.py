@@ -27,7 +27,9 @@ class Incoming:
         """What makes WeChat's retries of one message the same message."""
         if self.msg_id:
             return f"msg:{self.msg_id}"
-        return f"event:{self.openid}:{self.create_time}:{self.event or ''}"
+        # Sender + CreateTime as WeChat documents it; with the event and its key, two different
+        # menu clicks in the same second stay two messages, while a retry repeats all four.
+        return f"event:{self.openid}:{self.create_time}:{self.event or ''}:{self.event_key or ''}"
 
 
 @dataclass(frozen=True)

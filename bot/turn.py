@@ -13,7 +13,17 @@ from bot.messages import Incoming
 from core import keys
 from core.db import transaction
 from personal_space import people
-from personal_space.models import Person
+
+PERSON_FRESH_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class BoundPerson:
+    """Who a WeChat user is, by their real-name binding."""
+
+    id_number: str
+    name: str
+    phone: str | None
 
 
 @dataclass
@@ -39,9 +49,19 @@ class Turn:
     def today(self) -> date:
         return self.now.date()
 
-    async def person(self) -> Person | None:
-        """The bound citizen behind this WeChat user, or None."""
-        if not self._person:
+    async def person(self) -> BoundPerson | None:
+        """The bound citizen behind this WeChat user, or None. Read at most once a minute per
+        conversation: a binding made in the mini-program counts within a minute."""
+        if self._person:
+            return self._person[0]
+        cached, now = self.conversation.person, self.now.timestamp()
+        if cached is not None and now - self.conversation.person_read_at < PERSON_FRESH_SECONDS:
+            found = BoundPerson(**cached) if cached else None
+        else:
             async with transaction(self.app) as session:
-                self._person.append(await people.bound_person(session, self.openid))
-        return self._person[0]
+                person = await people.bound_person(session, self.openid)
+            found = BoundPerson(person.id_number, person.name, person.phone) if person else None
+            self.conversation.person = found.__dict__ if found else {}
+            self.conversation.person_read_at = now
+        self._person.append(found)
+        return found

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from bot.messages import Incoming
+from bot.signing import Credentials, event_message, message_xml, text_message
 from core import keys
 from core.clock import SHANGHAI
 from core.db import transaction
@@ -17,29 +17,45 @@ from tests.personal_space_helpers import ALICE, SECRETS, event_id, signed
 from tests.test_personal_space import bind
 
 _ids = itertools.count(1000)
+TOKEN = "test-token-for-the-webhook"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters: safe mode
 
 
-@pytest.fixture
-async def bot(aiohttp_client, make_settings, clock, fake_wechat):
+@pytest.fixture(params=["plain", "safe"])
+async def bot(request, aiohttp_client, make_settings, clock, fake_wechat):
+    """The whole service; WeChat talks to it in plain mode or in safe (AES) mode."""
     from server import create_app
 
-    settings = make_settings(integration_clients=SECRETS, **fake_wechat.settings())
+    safe = {"wechat_aes_key": AES_KEY} if request.param == "safe" else {}
+    settings = make_settings(integration_clients=SECRETS, wechat_token=TOKEN, **safe, **fake_wechat.settings())
     client = await aiohttp_client(create_app(settings, clock=clock))
+    client.credentials = Credentials.from_settings(settings)
     return client
 
 
 class User:
+    """A WeChat user: every message goes to POST /wechat signed (and in safe mode encrypted) as
+    WeChat sends it, and the reply is read back as WeChat would."""
+
     def __init__(self, client, openid: str):
         self.client, self.openid = client, openid
 
     async def say(self, text: str, *, msg_type: str = "text", event: str | None = None, key: str | None = None) -> str:
-        app = self.client.server.app
-        incoming = Incoming(openid=self.openid, account="gh_test", msg_type=msg_type,
-                            create_time=int(app[keys.CLOCK].now().timestamp()), content=text, event=event,
-                            event_key=key, msg_id=None if msg_type == "event" else str(next(_ids)))
-        from bot.dialogue import respond
-        reply = await respond(app, incoming)
-        return "[transfer]" if reply.transfer else reply.text
+        now = int(self.client.server.app[keys.CLOCK].now().timestamp())
+        if msg_type == "event":
+            xml = event_message(self.openid, "gh_test", event, create_time=now, event_key=key)
+        elif msg_type == "text":
+            xml = text_message(self.openid, "gh_test", text, msg_id=next(_ids), create_time=now)
+        else:
+            xml = message_xml({"ToUserName": "gh_test", "FromUserName": self.openid, "CreateTime": now,
+                               "MsgType": msg_type, "MsgId": next(_ids)})
+        query, body = self.client.credentials.sign(xml, timestamp=now, openid=self.openid)
+        response = await self.client.post("/wechat", params=query, data=body)
+        assert response.status == 200, await response.text()
+        reply = self.client.credentials.open_reply(await response.read())
+        if reply is None:
+            return ""
+        return "[transfer]" if reply["MsgType"] == "transfer_customer_service" else reply["Content"]
 
 
 @pytest.fixture
@@ -155,3 +171,72 @@ async def test_a_bound_user_is_told_what_the_government_already_holds(alice, bot
             break
         reply = await alice.say("1")
     assert "居民身份证（已有，免提交）" in reply and "政府已掌握" in reply
+
+
+async def _answered_ticket(bot, user: User) -> str:
+    """A complaint filed through the bot and answered by the hotline."""
+    from hotline import tickets
+    from hotline.service import context
+
+    await user.say("我要投诉，小区门口的路灯坏了一个多月没人修")
+    for answer in ("滨江路88号", "1", "1"):
+        await user.say(answer)
+    done = await user.say("1")
+    number = done.split("工单编号 ")[1][:16]
+    app = bot.server.app
+    async with transaction(app) as session:
+        ticket = await tickets.get_ticket(session, number, tickets.Actor("agent", "agent01", "王芳"), for_update=True)
+        await tickets.perform(session, ticket, tickets.Actor("agent", "agent01", "王芳"), "answer",
+                              {"reply": "已通知路灯管理所，三日内修复。"}, context(app))
+    return number
+
+
+async def test_rating_an_answer_with_a_reason_for_a_bad_level(alice, bot):
+    number = await _answered_ticket(bot, alice)
+    status = await alice.say(f"{number}办得怎么样了")
+    assert "已答复" in status and "三日内修复" in status
+    ask = await alice.say("我要评价")
+    assert number in ask and "非常不满意" in ask
+    assert "原因" in await alice.say("4")
+    assert "重新办理" in await alice.say("路灯到现在还是不亮")
+    async with transaction(bot.server.app) as session:
+        from hotline.models import TicketRating
+
+        rating = await session.scalar(select(TicketRating).where(TicketRating.ticket_no == number))
+    assert rating.level == "不满意" and rating.needs_judgement and rating.comment == "路灯到现在还是不亮"
+    assert "没有可评价" in await alice.say("评价")  # rated once
+
+
+@pytest.mark.parametrize("opening", ["我要开饭店", "查询办件进度", "我要投诉", "查询工单进度"])
+async def test_cancel_in_the_middle_of_a_flow(user, opening):
+    started = await user.say(opening)
+    assert "取消" in started or "请问" in started
+    assert "已退出" in await user.say("取消")
+    after = await user.say("1")
+    assert "请问" not in after and "工单编号" not in after and "办件编号" not in after
+
+
+async def test_cancel_in_the_middle_of_rating(alice, bot):
+    await _answered_ticket(bot, alice)
+    assert "打分" in await alice.say("评价")
+    assert "已退出" in await alice.say("退出")
+    async with transaction(bot.server.app) as session:
+        from hotline.models import TicketRating
+
+        assert await session.scalar(select(func.count()).select_from(TicketRating)) == 0
+
+
+async def test_menu_clicks_enter_the_same_flows(user):
+    assert "请描述" in await user.say("", msg_type="event", event="CLICK", key="MENU_COMPLAINT")
+    assert "办件编号" in await user.say("", msg_type="event", event="CLICK", key="MENU_PROGRESS")
+    assert "欢迎使用" in await user.say("", msg_type="event", event="CLICK", key="MENU_HELP")
+
+
+async def test_an_unsure_reading_asks_which_was_meant(user):
+    asked = await user.say("办证")
+    assert "您是想" in asked and "2." in asked
+    picked = await user.say("2")
+    assert "您是想" not in picked and "【" in picked  # the second reading's guide
+    lookup = await user.say("查一下")
+    assert "查工单进度" in lookup and "查办件进度" in lookup
+    assert "办件编号" in await user.say("查办件进度")

@@ -10,7 +10,7 @@ from core.db import transaction
 from intents.understanding import Target
 from knowledge_base.checklist import Checklist
 from knowledge_base.schema import Item, Scenario
-from personal_space.documents import held_kinds_of_caller
+from personal_space.documents import held_kinds
 
 
 def _kb(turn: Turn):
@@ -39,15 +39,18 @@ def _summary(scenario: Scenario, materials: int) -> str:
 async def _next(turn: Turn, scenario: Scenario) -> str:
     """Ask the next applicable question, or answer with the checklist when none is left."""
     answers = turn.conversation.data["answers"]
-    async with transaction(turn.app) as session:
-        held = await held_kinds_of_caller(session, turn.openid, None, turn.today)
+    held: frozenset[str] = frozenset()
+    person = await turn.person()
+    if person is not None:
+        async with transaction(turn.app) as session:
+            held = await held_kinds(session, [("person", person.id_number)], turn.today)
     checklist = _kb(turn).checklist(scenario.id, answers, held)
     if checklist.unanswered:
         question = checklist.unanswered[0]
         turn.conversation.data["question"] = question.id
         return f"请问：{question.text}\n{numbered([o.label for o in question.options])}\n（回复序号即可，回复“取消”退出）"
     turn.conversation.leave()
-    return fit(_checklist_text(checklist, bound=await turn.person() is not None))
+    return fit(_checklist_text(checklist, bound=person is not None))
 
 
 async def answer(turn: Turn) -> str:

@@ -22,18 +22,26 @@ async def start(turn: Turn) -> Reply:
                                       kind="bot_followup", data={"text": HANDED_OVER})], turn.now)
     turn.conversation.leave()
     turn.conversation.transcript = []  # it is in the handoff now
+    turn.conversation.handoff = True
     return Reply(text=HANDED_OVER, transfer=True)
 
 
 async def relay(turn: Turn) -> Reply | None:
-    """While a handoff is open, the user's messages go to it (and to customer service)."""
+    """While a handoff is open, the user's messages go to it (and to customer service). Only a
+    conversation that opened one looks: an agent's closing is noticed at the next message."""
+    if not turn.conversation.handoff:
+        return None
     async with transaction(turn.app) as session:
         handoff = await handoffs.user_wrote(session, turn.openid, turn.text or f"[{turn.incoming.msg_type}]", turn.now)
+    turn.conversation.handoff = handoff is not None
     return None if handoff is None else Reply(transfer=True)
 
 
 async def end(turn: Turn) -> bool:
     """The user leaves an open handoff ("退出"); True when there was one."""
+    if not turn.conversation.handoff:
+        return False
+    turn.conversation.handoff = False
     async with transaction(turn.app) as session:
         handoff = await handoffs.open_for(session, turn.openid)
         if handoff is None:

@@ -23,7 +23,7 @@ def _number(turn: Turn) -> str | None:
 async def start(turn: Turn, number: str | None) -> str:
     if number is None:
         turn.conversation.enter("progress", "number")
-        return "请发送办件编号（SX开头，如SX20261105000123）。"
+        return "请发送办件编号（SX开头，如SX20261105000123），回复“取消”退出。"
     return await _look_up(turn, number)
 
 

@@ -32,7 +32,7 @@ async def start(turn: Turn, number: str | None) -> str:
                 turn.conversation.leave()
                 return latest
         turn.conversation.enter("ticket_status", "number")
-        return "请发送工单编号（GD开头，如GD20261118000042）。"
+        return "请发送工单编号（GD开头，如GD20261118000042），回复“取消”退出。"
     return await _look_up(turn, number)
 
 
