@@ -15,7 +15,7 @@ from core.state import StateStore
 if TYPE_CHECKING:  # these import core.keys themselves
     from core.calendar import WorkingCalendar
     from core.calendar_service import LiveCalendar  # noqa: F401 - named in an AppKey below
-    from bot.messages import Incoming, Reply
+    from bot.messages import Incoming, Reply  # noqa: F401 - named in BotRespond below
     from core.wechat import WeChatApi  # noqa: F401 - named in an AppKey below
     from hotline.service import LiveSuggester  # noqa: F401 - named in an AppKey below
     from intents.model import IntentModel  # noqa: F401 - named in an AppKey below

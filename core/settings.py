@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     hotline_datasets_dir: Path = REPO_ROOT.parent / "shared" / "datasets"  # labelled messages for category suggestion
     wechat_templates: Annotated[dict[str, str], NoDecode] = {}  # message kind → subscribe template id
     notify_channel: str = "console"  # console | wechat_subscribe
-    run_workers: bool = True  # deliver the outbox and plan reminders in this process
+    run_workers: bool = True  # outbox delivery, reminder planning, ticket escalation, bad-rating follow-up
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     demo_login: bool = False  # POST /api/v1/auth/demo-login as the demo citizen: only when set
     demo_data: bool | None = None  # default: on in embedded mode only
