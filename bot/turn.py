@@ -12,6 +12,8 @@ from bot.conversation import Conversation
 from bot.messages import Incoming
 from core import keys
 from core.db import transaction
+from intents.entities import Entities, extract
+from knowledge_base.text import fold
 from personal_space import people
 
 PERSON_FRESH_SECONDS = 60
@@ -48,6 +50,11 @@ class Turn:
     @property
     def today(self) -> date:
         return self.now.date()
+
+    @property
+    def entities(self) -> Entities:
+        """Numbers, phones and dates in the message, as the understanding reads them (any width or case)."""
+        return extract(fold(self.text), self.today)[0]
 
     async def person(self) -> BoundPerson | None:
         """The bound citizen behind this WeChat user, or None. Read at most once a minute per

@@ -122,6 +122,7 @@ class PageOut(BaseModel):
 async def console_queue(request: web.Request, name: str, /,
                 department: Annotated[str | None, Field(default=None, max_length=8)] = None,
                 after: Annotated[str | None, Field(default=None, max_length=200)] = None,
+                limit: Annotated[int, Field(default=queues.PAGE, ge=1, le=200, description="每页条数")] = queues.PAGE,
                 ) -> r200[PageOut] | r400[ErrorBody] | r401[ErrorBody] | r403[ErrorBody]:
     """One page of a work queue; a department handler sees only its own department's tickets."""
     ctx = context(request.app)
@@ -134,7 +135,8 @@ async def console_queue(request: web.Request, name: str, /,
         elif department is not None and department not in catalogue.departments():
             raise InvalidInput("未知的承办单位", code="unknown_department")
         yellow_until = ctx.calendar.add_working_days(ctx.today, 1)
-        page = await queues.queue(db, name, ctx.now, yellow_until, department=department, after=after)
+        page = await queues.queue(db, name, ctx.now, yellow_until, department=department, after=after,
+                                 limit=limit)
         return json_response(PageOut(tickets=[views.summary(t, actor, ctx.calendar, ctx.today) for t in page.tickets],
                                      next=page.next).model_dump(mode="json"))
 
@@ -165,8 +167,9 @@ async def _detail(request: web.Request, db, ticket, actor: Actor, ctx: Context) 
         where = catalogue.departments().get(actor.department or "", "12345热线")
         await access_log.record(db, "person", ticket.citizen_id, "staff", actor.id, f"{where}（{actor.name}）",
                                 f"12345工单 {ticket.number}", ctx.now)
+    current = next((r for r in ratings if r.round == ticket.reopen_count), None)
     return views.detail(ticket, actor, ctx.calendar, ctx.today, events, ratings,
-                        tickets.allowed_actions(actor, ticket, await tickets.current_rating(db, ticket)), suggestions)
+                        tickets.allowed_actions(actor, ticket, current), suggestions)
 
 
 @api

@@ -22,6 +22,7 @@ from core import keys
 from core.auth import NotLoggedIn, SessionExpired
 from core.db import transaction
 from core.errors import AppError, InvalidInput, RateLimited
+from core.limits import FailureBudget
 from hotline import catalogue
 from hotline.models import Staff
 from hotline.tickets import Actor
@@ -29,10 +30,9 @@ from hotline.tickets import Actor
 ROLES = {"agent": "话务员", "supervisor": "督办员", "department": "承办单位"}
 COOKIE = "console_session"
 SESSION_KEY = "hotline:console:{digest}"
-LOGIN_KEY = "hotline:login:{who}"
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
-ADDRESS_LIMIT, ADDRESS_WINDOW = 30, 600  # failed logins per client address per window, any account
+ADDRESS_FAILURES = FailureBudget("hotline:login", limit=30, window=600)  # per client address, any account
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password: equalises timing for unknown users")
@@ -119,13 +119,13 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Sta
     """Check the password (and the client address's failure budget); a new session token."""
     app = request.app
     state = app[keys.STATE]
-    address_key = LOGIN_KEY.format(who=f"ip:{request.remote}")
-    if int(await state.get(address_key) or 0) >= ADDRESS_LIMIT:
+    address = f"ip:{request.remote}"
+    if await ADDRESS_FAILURES.spent(state, address):
         raise RateLimited("登录失败次数过多，请稍后再试", code="login_rate_limited")
     async with transaction(app) as session:
         outcome = await check_password(session, username, password, app[keys.CLOCK].now())
     if outcome.error is not None:
-        await state.increment(address_key, ttl=ADDRESS_WINDOW)
+        await ADDRESS_FAILURES.fail(state, address)
         raise outcome.error
     token = secrets.token_urlsafe(32)
     record = {"username": outcome.staff.username}

@@ -18,9 +18,6 @@ from core.web import json_response
 from personal_space import applications, people
 from personal_space.models import Application
 
-LOOKUP_LIMIT, LOOKUP_WINDOW = 10, 600  # failed password lookups per client address / per number, per window
-LOOKUP_KEY = "personal_space:lookup:{who}"
-
 
 class DeferredOut(BaseModel):
     name: str
@@ -100,18 +97,15 @@ async def get_application(
         session = await current_session(request)
         async with transaction(app) as db:
             holders = await _holders(db, session.openid, app[keys.CLOCK].today())
-    counters = [LOOKUP_KEY.format(who=f"ip:{request.remote}"), LOOKUP_KEY.format(who=f"no:{application_no.upper()}")]
-    if password is not None:
-        for key in counters:
-            if int(await state.get(key) or 0) >= LOOKUP_LIMIT:
-                raise RateLimited("查询失败次数过多，请10分钟后再试", code="lookup_rate_limited")
+    counters = (f"ip:{request.remote}", f"no:{application_no.upper()}")
+    if password is not None and await applications.LOOKUPS.spent(state, *counters):
+        raise RateLimited("查询失败次数过多，请10分钟后再试", code="lookup_rate_limited")
     async with transaction(app) as db:
         try:
             application = await applications.application_for(db, application_no, holders, password)
         except applications.ApplicationNotFound:
             if password is not None:
-                for key in counters:
-                    await state.increment(key, ttl=LOOKUP_WINDOW)
+                await applications.LOOKUPS.fail(state, *counters)
             raise
         return json_response(await _out(db, application))
 

@@ -19,6 +19,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.calendar import WorkingCalendar
+from core.limits import FailureBudget
 from core.errors import Conflict, InvalidInput, NotFound
 from core.outbox import enqueue
 from personal_space.models import Application, ApplicationEvent, ApplicationRating, DeferredMaterial
@@ -36,6 +37,9 @@ ACTIVE = {"pre_accepted", "accepted", "in_review", "supplement_requested", "susp
 RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
 BAD_LEVELS = {"不满意", "非常不满意"}
 _PASSWORD_ROUNDS = 20_000
+# Failed query-password lookups per caller (address or WeChat user) and per number, in 10 minutes:
+# shared by every channel, so switching from the mini-program to the bot buys no extra guesses.
+LOOKUPS = FailureBudget("personal_space:lookup", limit=10, window=600)
 
 
 class ApplicationNotFound(NotFound):

@@ -134,7 +134,9 @@ async def test_handoff_opens_a_queue_entry_with_the_transcript(user, bot):
     assert await _count(bot, Handoff) == 1
     async with transaction(bot.server.app) as session:
         handoff = await session.scalar(select(Handoff))
-    assert [line["text"] for line in handoff.transcript][:2] == ["你好", handoff.transcript[1]["text"]]
+    assert [line["from"] for line in handoff.transcript] == ["user", "bot", "user", "bot"]
+    assert [handoff.transcript[0]["text"], handoff.transcript[2]["text"]] == ["你好", "转人工"]
+    assert "人工客服" in handoff.transcript[3]["text"]
     assert await user.say("我的社保卡丢了怎么办") == "[transfer]"  # relayed while the handoff is open
     assert "已结束人工服务" in await user.say("退出")
 
@@ -240,3 +242,12 @@ async def test_an_unsure_reading_asks_which_was_meant(user):
     lookup = await user.say("查一下")
     assert "查工单进度" in lookup and "查办件进度" in lookup
     assert "办件编号" in await user.say("查办件进度")
+
+
+async def test_failed_lookups_in_the_mini_program_count_in_the_chat_too(user, bot):
+    for attempt in range(10):
+        response = await bot.get("/api/v1/applications/SX20261105000999", params={"password": f"{attempt:06d}"})
+        assert response.status == 404
+    assert (await bot.get("/api/v1/applications/SX20261105000999", params={"password": "1"})).status == 429
+    assert "查询密码" in await user.say("查询办件SX20261105000999")
+    assert "次数过多" in await user.say("123456")

@@ -104,22 +104,16 @@ async def test_search_by_number_and_by_phone(desk):
 
 async def test_queues_page_by_cursor_without_repeats(desk):
     numbers = [(await desk.call())["number"] for _ in range(5)]
-    from hotline import queues
-
-    queues_page = queues.PAGE
-    queues.PAGE = 2
-    try:
-        seen, after = [], None
-        while True:
-            path = "/queues/new" + (f"?after={after}" if after else "")
-            page = await (await desk.get("agent01", path)).json()
-            seen += [t["number"] for t in page["tickets"]]
-            after = page["next"]
-            if after is None:
-                break
-    finally:
-        queues.PAGE = queues_page
-    assert seen == numbers
+    seen, pages, after = [], 0, None
+    while True:
+        path = "/queues/new?limit=2" + (f"&after={after}" if after else "")
+        page = await (await desk.get("agent01", path)).json()
+        assert len(page["tickets"]) <= 2
+        seen += [t["number"] for t in page["tickets"]]
+        pages, after = pages + 1, page["next"]
+        if after is None:
+            break
+    assert seen == numbers and pages == 3
     broken = await desk.get("agent01", "/queues/new?after=garbage")
     assert (await broken.json())["error"]["code"] == "invalid_cursor"
 

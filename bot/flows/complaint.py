@@ -15,7 +15,6 @@ from hotline.rules import promise_text
 from hotline.service import context
 from hotline.tickets import Actor, NewTicket
 
-PHONE = re.compile(r"^(?:\+?86)?(1\d{10})$")
 # Words that only say "I want to complain": a message of just these has no content yet.
 _TRIGGER = re.compile(r"我要|我想|要|想|投诉|举报|反映|建议|求助|咨询|12345|一下|问题|情况|热线|帮我|请|你好|您好|[，,。.!！？?\s]")
 _TYPES = (("举报", "举报"), ("建议", "建议"), ("求助", "求助"), ("帮忙", "求助"), ("咨询", "咨询"))
@@ -69,10 +68,10 @@ async def contact_given(turn: Turn) -> str:
 
 
 async def phone_given(turn: Turn) -> str:
-    found = PHONE.match(re.sub(r"[\s-]", "", turn.text))
-    if found is None:
+    phone = turn.entities.phone
+    if phone is None:
         return "手机号格式不对，请发送11位手机号码。"
-    turn.conversation.data["phone"] = found.group(1)
+    turn.conversation.data["phone"] = phone
     return _ask_anonymity(turn)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.texts import MINIAPP, NEED_BINDING, fit
 from bot.turn import Turn
 from core.db import transaction
+from core.identity import mask_name
 from personal_space import documents
 
 
@@ -15,7 +16,7 @@ async def start(turn: Turn) -> str:
         return NEED_BINDING
     async with transaction(turn.app) as session:
         found = await documents.documents_of(session, "person", person.id_number)
-        lines = [f"{person.name[0]}{'*' * (len(person.name) - 1)}，您的证照（共{len(found)}个）："]
+        lines = [f"{mask_name(person.name)}，您的证照（共{len(found)}个）："]
         for document in found:
             until = "长期有效" if document.valid_until is None else f"有效期至{document.valid_until:%Y年%m月%d日}"
             lines.append(f"• {document.kind}：{documents.shown_status(document, turn.today)}，{until}")

@@ -6,18 +6,10 @@ from __future__ import annotations
 from bot.turn import Turn
 from core import keys
 from core.db import transaction
-from intents.entities import extract
-from knowledge_base.text import fold
 from personal_space import applications, people
 from personal_space.models import Application
 
-LOOKUP_KEY = "personal_space:lookup:{who}"  # the same failure counters as the mini-program's lookup
-LOOKUP_LIMIT, LOOKUP_WINDOW = 10, 600
 TRIES = 3  # wrong passwords in one conversation before it ends
-
-
-def _number(turn: Turn) -> str | None:
-    return extract(fold(turn.text), turn.today)[0].application_no
 
 
 async def start(turn: Turn, number: str | None) -> str:
@@ -28,7 +20,7 @@ async def start(turn: Turn, number: str | None) -> str:
 
 
 async def number_given(turn: Turn) -> str:
-    number = _number(turn)
+    number = turn.entities.application_no
     if number is None:
         return "没有识别到办件编号，请发送以SX开头的16位编号，或回复“取消”退出。"
     return await _look_up(turn, number)
@@ -50,11 +42,10 @@ async def _look_up(turn: Turn, number: str) -> str:
 async def password_given(turn: Turn) -> str:
     number = turn.conversation.data["number"]
     state = turn.app[keys.STATE]
-    counters = [LOOKUP_KEY.format(who=f"openid:{turn.openid}"), LOOKUP_KEY.format(who=f"no:{number}")]
-    for key in counters:
-        if int(await state.get(key) or 0) >= LOOKUP_LIMIT:
-            turn.conversation.leave()
-            return "查询失败次数过多，请10分钟后再试。"
+    counters = (f"openid:{turn.openid}", f"no:{number}")
+    if await applications.LOOKUPS.spent(state, *counters):
+        turn.conversation.leave()
+        return "查询失败次数过多，请10分钟后再试。"
     async with transaction(turn.app) as session:
         try:
             application = await applications.application_for(session, number, [], turn.text.strip()[:32])
@@ -63,8 +54,7 @@ async def password_given(turn: Turn) -> str:
         else:
             turn.conversation.leave()
             return await _progress_text(session, application)
-    for key in counters:
-        await state.increment(key, ttl=LOOKUP_WINDOW)
+    await applications.LOOKUPS.fail(state, *counters)
     turn.conversation.data["tries"] += 1
     left = TRIES - turn.conversation.data["tries"]
     if left <= 0:

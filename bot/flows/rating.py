@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.flows.tickets_status import ticket_number
 from bot.texts import NEED_BINDING, choice, numbered
 from bot.turn import Turn
 from core.db import transaction
@@ -22,7 +21,7 @@ async def start(turn: Turn) -> str:
         turn.conversation.leave()
         return NEED_BINDING
     actor = tickets.Actor("citizen", person.id_number, person.name)
-    number = ticket_number(turn)
+    number = turn.entities.ticket_no
     async with transaction(turn.app) as session:
         query = select(Ticket).where(Ticket.citizen_id == person.id_number, Ticket.state.in_(rules.ANSWERED))
         if number:

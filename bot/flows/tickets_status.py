@@ -3,8 +3,6 @@ the ticket was filed with."""
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 
 from bot.turn import Turn
@@ -12,16 +10,6 @@ from core.db import transaction
 from hotline import rules, tickets
 from hotline.models import Ticket
 from hotline.service import context
-from intents.entities import extract
-from knowledge_base.text import fold
-
-_NUMBER = re.compile(r"GD\d{14}", re.IGNORECASE)
-
-
-def ticket_number(turn: Turn) -> str | None:
-    found = extract(fold(turn.text), turn.today)[0].ticket_no or (m.group(0) if (m := _NUMBER.search(turn.text)) else None)
-    return found.upper() if found else None
-
 
 async def start(turn: Turn, number: str | None) -> str:
     if number is None:
@@ -37,7 +25,7 @@ async def start(turn: Turn, number: str | None) -> str:
 
 
 async def number_given(turn: Turn) -> str:
-    number = ticket_number(turn)
+    number = turn.entities.ticket_no
     if number is None:
         return "没有识别到工单编号，请发送以GD开头的16位编号，或回复“取消”退出。"
     return await _look_up(turn, number)
@@ -67,7 +55,7 @@ async def _look_up(turn: Turn, number: str) -> str:
 
 async def phone_given(turn: Turn) -> str:
     number = turn.conversation.data["number"]
-    phone = re.sub(r"[\s-]|^\+?86", "", turn.text)
+    phone = turn.entities.phone
     async with transaction(turn.app) as session:
         ticket = await session.get(Ticket, number)
         if ticket is not None and ticket.contact_phone and ticket.contact_phone == phone:
