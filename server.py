@@ -1,6 +1,7 @@
 """政务掌上办 backend: `create_app(settings)` builds the service, `main()` runs it.
 
     python server.py                      serve (embedded default: SQLite file, in-process state)
+    python server.py worker               the background work alone, no HTTP listener; stops on SIGTERM/SIGINT
     python server.py migrate              apply database migrations and exit
     python server.py calendar check FILE  validate a calendar override file, show what it changes
     python server.py calendar load FILE   validate and install it; running services pick it up
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 
@@ -30,7 +32,7 @@ import intents
 import knowledge_base
 import miniapp_api
 import personal_space
-from core import health, keys, openapi
+from core import health, keys, metrics, openapi
 from core.calendar_service import calendar_context
 from core.clock import Clock
 from core.datafile import DataFileError
@@ -86,6 +88,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     hotline.setup(app)
     bot.setup(app)
     health.setup(app)
+    metrics.setup(app)
     miniapp_api.setup(app)
     openapi.setup(app)
     app.on_startup.append(_freeze_startup_objects)  # after every cleanup context has started
@@ -115,6 +118,35 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+def _work(settings: Settings) -> int:
+    """The background work alone (outbox delivery, reminder planning, ticket escalation, bad-rating
+    follow-up), whatever RUN_WORKERS says: web processes run with it off, workers with this."""
+    return asyncio.run(_run_workers(create_app(settings.model_copy(update={"run_workers": True}))))
+
+
+async def _run_workers(app: web.Application) -> int:
+    """Start the app without a listener, run until SIGTERM or SIGINT, then shut it down."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(app)
+    try:
+        await runner.setup()  # every cleanup context and startup hook, the workers among them
+        log.info("worker started")
+        await stop.wait()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal ends the process at once
+            loop.remove_signal_handler(signum)
+        log.info("worker stopping")
+    finally:
+        # Cancels the jobs mid-batch if need be, which the outbox is built for: rows claimed but not
+        # yet sent are claimed again once their lease runs out; a send cut off mid-call becomes
+        # technical-failure, never a second message.
+        await runner.cleanup()
+    log.info("worker stopped")
+    return 0
+
+
 async def _migrate(settings: Settings) -> None:
     from core.db import create_engine
 
@@ -129,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="server.py", description="政务掌上办 backend")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the service (the default)")
+    commands.add_parser("worker", help="run the background work without an HTTP listener, until SIGTERM or SIGINT")
     commands.add_parser("migrate", help="apply database migrations")
     cal = commands.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="action", required=True)
     cal.add_parser("check", help="validate an override file and show what it changes").add_argument("file")
@@ -195,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             from knowledge_base import catalogue
 
             return catalogue.main()
+        if args.command == "worker":
+            return _work(settings)
         return _serve(settings)
     except DataFileError as exc:
         print(f"数据文件有误 {exc.path}：" + "；".join(exc.problems), file=sys.stderr)

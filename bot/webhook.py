@@ -43,7 +43,10 @@ BUDGET_SECONDS = 4.0  # the dialogue's time from the request's arrival; WeChat g
 WAIT_SECONDS = 4.5  # a retry's wait for the first request's reply (that one stores it by ~4.0 s)
 STORE_SECONDS = 4.7  # storing the reply for retries must not hold the answer past this
 POLL_SECONDS = 0.05
-DEDUPE_TTL = 300  # WeChat's retries come within ~15 s; kept longer for late duplicates
+# WeChat's retries come within ~15 s, but a captured request stays acceptable for as long as its
+# timestamp is in the window (up to 2 × TIMESTAMP_WINDOW after its arrival when WeChat's clock is
+# ahead of ours): the mark must outlive that, or a replay would be answered anew.
+DEDUPE_TTL = 2 * TIMESTAMP_WINDOW + 60
 SHUTDOWN_GRACE = 5.0  # a slow dialogue still running at shutdown gets this long to finish
 DEDUPE_KEY = "bot:reply:{account}:{key}"  # state-store key: PENDING, or READY + the rendered reply
 PENDING, READY = "pending", "reply:"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import typing
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from aiohttp import web
@@ -42,6 +42,12 @@ _MESSAGES = {
     "extra_forbidden": "是不认识的字段",
     "string_pattern_mismatch": "格式不正确",
 }
+
+
+# The most a PostgreSQL `integer` column (our ids, versions, counts) holds: a number above it
+# fails in the query itself, so input bound for one is limited to it.
+MAX_INTEGER = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_INTEGER)]
 
 
 def Query(name: str, **kwargs: Any) -> Any:  # noqa: N802 - reads like a type annotation
@@ -93,6 +99,22 @@ def _takes_body(handler) -> bool:
                for name, hint in hints.items() if name != "return")
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(_has_nul(v) for v in value)
+
+
+class NulCharacter(InvalidInput):
+    """U+0000 anywhere in the input: PostgreSQL text cannot hold it, and no name, number or
+    message of ours contains it, so it is refused up front rather than failing in a query."""
+
+    code = "invalid_character"
+    message = "请求中含有不允许的空字符（U+0000）"
+
+
 async def _check_json_object(request: web.Request) -> None:
     """Refuse a body that is not a JSON object in our format, before aiohttp-pydantic answers
     in its own. The body is cached by aiohttp, so reading it here costs nothing later."""
@@ -102,17 +124,21 @@ async def _check_json_object(request: web.Request) -> None:
         raise InvalidInput("请求内容不是有效的 JSON", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidInput("请求内容应为 JSON 对象", code="invalid_json")
+    if _has_nul(body):
+        raise NulCharacter()
 
 
 def api(handler):
     """Declare a JSON API handler (see the module docstring)."""
     wrapped = _inject(handler)
-    if not _takes_body(handler):
-        return wrapped
+    takes_body = _takes_body(handler)
 
     @functools.wraps(wrapped)
     async def checked(request: web.Request):
-        await _check_json_object(request)
+        if _has_nul([*request.match_info.values(), *request.query.keys(), *request.query.values()]):
+            raise NulCharacter()
+        if takes_body:
+            await _check_json_object(request)
         return await wrapped(request)
 
     return checked

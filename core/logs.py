@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
 import traceback
 from datetime import datetime
@@ -15,6 +16,10 @@ from core.clock import SHANGHAI
 from core.identity import mask_personal_data
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+# WeChat's API takes its credentials in the query string, and HTTP libraries log request URLs at
+# DEBUG (urllib3: "GET /sns/jscode2session?appid=…&secret=…"): those values never reach a line.
+_URL_CREDENTIALS = re.compile(r"(?i)(secret|access_token|js_code)=[^&\s\"'\\]+")
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged as a field.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -51,7 +56,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = "".join(traceback.format_exception(*record.exc_info))
         # Mask the finished line too: tracebacks and reprs can carry numbers the filter never saw.
-        return mask_personal_data(orjson.dumps(entry, default=str).decode())
+        line = orjson.dumps(entry, default=str).decode()
+        return mask_personal_data(_URL_CREDENTIALS.sub(r"\1=***", line))
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:

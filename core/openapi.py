@@ -30,6 +30,10 @@ DESCRIPTION = (
 )
 
 
+_INVALID_INPUT = {"description": "请求参数有误",
+                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+
+
 def _query_aliases(handler: Any) -> dict[str, str]:
     hints = typing.get_type_hints(handler, include_extras=True)
     aliases = {}
@@ -63,6 +67,11 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             if parameter["name"] in aliases:
                 parameter["name"] = aliases[parameter["name"]]
                 parameter.get("schema", {}).pop("title", None)
+        if "requestBody" in operation:  # core.api refuses a request without its JSON object
+            operation["requestBody"]["required"] = True
+        if operation.get("parameters") or "requestBody" in operation:
+            # core.api refuses malformed input before any handler runs, whatever the handler declares.
+            operation["responses"] = dict(sorted({"400": _INVALID_INPUT, **operation["responses"]}.items()))
     spec = oas.spec
     del spec["version"]
     spec["info"]["description"] = DESCRIPTION

@@ -10,7 +10,8 @@ Workers deliver the rows:
    `delivered`, `temporary-failure` (retried with backoff) or `permanent-failure`;
 3. a row whose lease ran out while still `created` was never tried: it is claimed again. One
    left `sending` was cut off mid-call; WeChat has no way to ask whether it arrived, so it
-   becomes `technical-failure` for an operator to look at, never a second message.
+   becomes `technical-failure` for an operator to look at, never a second message. So does a
+   message WeChat did not answer in time once it was sent (it may have arrived).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ log = logging.getLogger("outbox")
 CREATED, SENDING, DELIVERED = "created", "sending", "delivered"
 TEMPORARY, PERMANENT, TECHNICAL = "temporary-failure", "permanent-failure", "technical-failure"
 LEASE = timedelta(minutes=2)
+STOP_GRACE = 10.0  # seconds a stopping worker may take to finish the group it is sending (a WeChat call: ≤ 4 s)
 BATCH = 200
 # Messages in flight per worker: as many as core.wechat has threads, so that a message marked
 # `sending` is really on the wire and not waiting for a thread (a cut-off would lose it).
@@ -69,9 +71,14 @@ class OutboxMessage(Base):
 
 
 class SendError(Exception):
-    def __init__(self, message: str, *, permanent: bool):
+    def __init__(self, message: str, *, permanent: bool, uncertain: bool = False):
         super().__init__(message)
         self.permanent = permanent
+        self.uncertain = uncertain  # sent, unanswered: it may have arrived
+
+    @classmethod
+    def of(cls, exc: WeChatError) -> SendError:
+        return cls(f"{exc.code} {exc.message}", permanent=exc.permanent, uncertain=exc.uncertain)
 
 
 class Sender(Protocol):
@@ -125,7 +132,7 @@ class WeChatSubscribeSender:
         try:
             await self.app[keys.WECHAT].send_subscribe_message(message.address, template, message.data, message.page)
         except WeChatError as exc:
-            raise SendError(f"{exc.code} {exc.message}", permanent=exc.permanent) from None
+            raise SendError.of(exc) from None
 
 
 class WeChatCustomSender:
@@ -139,7 +146,7 @@ class WeChatCustomSender:
         try:
             await self.app[keys.WECHAT].send_text(message.address, message.data["text"])
         except WeChatError as exc:
-            raise SendError(f"{exc.code} {exc.message}", permanent=exc.permanent) from None
+            raise SendError.of(exc) from None
 
 
 def senders(app: web.Application) -> dict[str, Sender]:
@@ -180,7 +187,9 @@ async def _send(message: OutboxMessage, sender: Sender | None, now: datetime) ->
         outcome.update(state=DELIVERED, sent_at=now, last_error=None)
     except SendError as exc:
         attempts = message.attempts + 1
-        if exc.permanent or attempts >= MAX_ATTEMPTS:
+        if exc.uncertain:
+            outcome.update(state=TECHNICAL, last_error=f"{exc}；消息可能已送达（不自动重发）")
+        elif exc.permanent or attempts >= MAX_ATTEMPTS:
             outcome.update(state=PERMANENT, last_error=str(exc))
         else:
             backoff = timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
@@ -204,15 +213,28 @@ async def _deliver(app: web.Application, group: list[OutboxMessage], channels: d
             await session.execute(update(OutboxMessage), list(outcomes))
 
 
-async def run_once(app: web.Application, limit: int = BATCH) -> int:
-    """Deliver one batch of due messages; returns how many were claimed."""
+async def run_once(app: web.Application, limit: int = BATCH, stopping: asyncio.Event | None = None) -> int:
+    """Deliver one batch of due messages; returns how many were claimed. Once `stopping` is set
+    the group being sent is finished and the rest of the batch is handed back at once (no
+    waiting out the lease), so a planned stop leaves nothing unknown and delays nothing."""
     now = app[keys.CLOCK].now()
     await _recover(app, now)
     claimed = await _claim(app, now, limit)
     channels = senders(app)
     for start in range(0, len(claimed), CONCURRENCY):
+        if stopping is not None and stopping.is_set():
+            await _release(app, claimed[start:])
+            break
         await _deliver(app, claimed[start:start + CONCURRENCY], channels)
     return len(claimed)
+
+
+async def _release(app: web.Application, messages: list[OutboxMessage]) -> None:
+    async with transaction(app) as session:
+        await session.execute(update(OutboxMessage)
+                              .where(OutboxMessage.id.in_([m.id for m in messages]),
+                                     OutboxMessage.state.in_([CREATED, TEMPORARY]))
+                              .values(leased_until=None))
 
 
 async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
@@ -220,9 +242,11 @@ async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
     if not app[keys.SETTINGS].run_workers:
         yield
         return
-    async def batch() -> bool:
-        return await run_once(app) == BATCH  # a full batch: there may be more right away
+    stopping = asyncio.Event()
 
-    async with background(repeat(batch, app[keys.SETTINGS].outbox_poll_seconds, log, "outbox batch"),
-                          name="outbox-worker"):
+    async def batch() -> bool:
+        return await run_once(app, stopping=stopping) == BATCH  # a full batch: there may be more right away
+
+    async with background(repeat(batch, app[keys.SETTINGS].outbox_poll_seconds, log, "outbox batch", stopping),
+                          name="outbox-worker", stopping=stopping, grace=STOP_GRACE):
         yield

@@ -7,6 +7,7 @@ store. Setting `DATABASE_URL` (PostgreSQL) and `REDIS_URL` switches to productio
 from __future__ import annotations
 
 import json
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     wechat_templates: Annotated[dict[str, str], NoDecode] = {}  # message kind → subscribe template id
     notify_channel: str = "console"  # console | wechat_subscribe
     run_workers: bool = True  # outbox delivery, reminder planning, ticket escalation, bad-rating follow-up
+    bot_concurrency: int = Field(default=16, ge=1, le=1000)  # dialogue turns at once per process; the rest queue
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     demo_login: bool = False  # POST /api/v1/auth/demo-login as the demo citizen: only when set
     demo_data: bool | None = None  # default: on in embedded mode only
@@ -63,6 +65,9 @@ class Settings(BaseSettings):
     calendar_reload_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Reverse proxies whose X-Forwarded-For names the real caller (per-address limits count callers, not the proxy).
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    metrics_token: str | None = None  # bearer token for GET /metrics; unset: loopback only (open when embedded)
 
     @field_validator("database_url")
     @classmethod
@@ -94,6 +99,15 @@ class Settings(BaseSettings):
             raise ValueError("WECHAT_AES_KEY 应为 43 个字符（微信公众平台的 EncodingAESKey）")
         return value or None
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if len(value.strip()) < 16 or any(c.isspace() for c in value.strip()):
+            raise ValueError("METRICS_TOKEN 至少 16 个字符，且不能含空白")
+        return value.strip()
+
     @field_validator("wechat_api_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -112,6 +126,16 @@ class Settings(BaseSettings):
         if isinstance(value, dict) and any(len(str(s)) < 16 for s in value.values()):
             raise ValueError("INTEGRATION_CLIENTS 中每个密钥至少 16 个字符")
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise ValueError("TRUSTED_PROXIES 应为逗号分隔的 IP 地址或网段，例如 127.0.0.1,10.0.0.0/8") from None
 
     @field_validator("wechat_templates", mode="before")
     @classmethod

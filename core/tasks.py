@@ -10,25 +10,34 @@ from typing import Any
 
 
 @contextlib.asynccontextmanager
-async def background(coro: Coroutine[Any, Any, Any], name: str) -> AsyncIterator[asyncio.Task]:
-    """Run `coro` while the block runs; cancel it and wait for it to end on the way out."""
+async def background(coro: Coroutine[Any, Any, Any], name: str, *, stopping: asyncio.Event | None = None,
+                     grace: float = 0.0) -> AsyncIterator[asyncio.Task]:
+    """Run `coro` while the block runs. On the way out set `stopping` and give the task `grace`
+    seconds to end by itself (to finish what it has started), then cancel it and wait for it."""
     task = asyncio.create_task(coro, name=name)
     try:
         yield task
     finally:
+        if stopping is not None:
+            stopping.set()
+            await asyncio.wait({task}, timeout=grace)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
 
-async def repeat(job: Callable[[], Awaitable[bool]], interval: float, log: logging.Logger, what: str) -> None:
-    """Run `job` for ever: again at once while it says there is more to do, otherwise after
-    `interval` seconds. A failure (a database outage) is logged and tried again, never fatal."""
-    while True:
+async def repeat(job: Callable[[], Awaitable[bool]], interval: float, log: logging.Logger, what: str,
+                 stopping: asyncio.Event | None = None) -> None:
+    """Run `job` until `stopping` is set (for ever without one): again at once while it says there
+    is more to do, otherwise after `interval` seconds. A failure (a database outage) is logged and
+    tried again, never fatal."""
+    stopping = stopping or asyncio.Event()
+    while not stopping.is_set():
         try:
             more = await job()
         except Exception:  # noqa: BLE001 - a worker outlives any one failure
             log.exception("%s failed; trying again", what)
             more = False
         if not more:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)

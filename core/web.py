@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -14,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from core import keys, metrics
 from core.errors import HTTP_ERRORS, INTERNAL_ERROR, AppError, ServiceUnavailable
 from core.logs import request_id_var
 
@@ -36,6 +38,28 @@ def error_response(code: str, message: str, status: int, details: Any = None) ->
     return json_response({"error": error}, status=status)
 
 
+def client_address(request: web.Request) -> str:
+    """The caller's address: the peer, or behind a trusted reverse proxy the last address in
+    X-Forwarded-For that is not itself a trusted proxy (the earlier ones are the caller's to forge)."""
+    peer = request.remote or ""
+    trusted = request.app[keys.SETTINGS].trusted_proxies
+    if not trusted or not _within(peer, trusted):
+        return peer
+    hops = [hop.strip() for header in request.headers.getall("X-Forwarded-For", ()) for hop in header.split(",")]
+    for hop in reversed(hops):
+        if hop and not _within(hop, trusted):
+            return hop
+    return peer
+
+
+def _within(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Take the caller's X-Request-Id when sane, else make one; log one line per request."""
@@ -54,8 +78,10 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
         exc.headers[REQUEST_ID_HEADER] = request_id
         raise
     finally:
+        seconds = time.perf_counter() - started
         log.info("request", extra={"method": request.method, "path": request.path, "status": status,
-                                   "ms": round((time.perf_counter() - started) * 1000, 2)})
+                                   "ms": round(seconds * 1000, 2)})
+        metrics.observe_request(request, status, seconds)
         request_id_var.reset(token)
 
 

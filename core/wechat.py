@@ -30,7 +30,7 @@ from wechatpy.session import SessionStorage
 from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
-from core import keys
+from core import keys, metrics
 from core.settings import Settings
 
 log = logging.getLogger("wechat")
@@ -70,11 +70,14 @@ class WeChatError(Exception):
     40029/40163, response window closed 45015/45047…), False for temporary errors (system busy -1,
     timeouts, connection errors, 45009 rate limit, 5xx)."""
 
-    def __init__(self, *, code: int, permanent: bool, message: str):
+    def __init__(self, *, code: int, permanent: bool, message: str, uncertain: bool = False):
         super().__init__(f"{code} {message}")
         self.code = code
         self.permanent = permanent
         self.message = message
+        # A message was sent and no answer came: WeChat may have delivered it. Sending it again
+        # could give the user a second copy, so the outbox does not.
+        self.uncertain = uncertain
 
 
 class _CallBudget(threading.local):
@@ -82,6 +85,7 @@ class _CallBudget(threading.local):
 
     deadline: float | None = None
     token_fetches: int = 0
+    unanswered: list[int] | None = None  # [POSTs sent whose answer has not come (yet)], shared with the caller
 
 
 _budget = _CallBudget()
@@ -106,7 +110,13 @@ class _RoutedSession(requests.Session):
                 raise requests.Timeout("the WeChat call's deadline has passed")
             timeout = min(timeout, left)
         kwargs["timeout"] = timeout
-        return super().request(method, url, *args, **kwargs)
+        if method.upper() != "POST":  # GETs (token, code exchange) change nothing at WeChat
+            return super().request(method, url, *args, **kwargs)
+        unanswered = _budget.unanswered if _budget.unanswered is not None else [0]
+        unanswered[0] += 1
+        response = super().request(method, url, *args, **kwargs)
+        unanswered[0] -= 1
+        return response
 
 
 class _Client(WeChatClient):
@@ -151,8 +161,10 @@ def _client_error(exc: WeChatClientException) -> WeChatError:
 class WeChatApi:
     """The WeChat API calls the service makes, as coroutines; see the module docstring."""
 
-    def __init__(self, settings: Settings, *, timeout: float = TIMEOUT_SECONDS):
+    def __init__(self, settings: Settings, *, timeout: float = TIMEOUT_SECONDS,
+                 on_error: Callable[[str, WeChatError], None] | None = None):
         self._timeout = timeout
+        self._on_error = on_error  # core.metrics counts the failures
         self._redis = (redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
                        if settings.redis_url else None)
         storage = RedisStorage(self._redis, prefix=TOKEN_KEY_PREFIX) if self._redis else MemoryStorage()
@@ -213,21 +225,25 @@ class WeChatApi:
     async def _run(self, api: str, call: Callable[[], Any]) -> dict:
         """Run one wechatpy call on the pool within the timeout; map every failure to WeChatError."""
         deadline = time.monotonic() + self._timeout
+        unanswered = [0]  # a POST left without an answer: WeChat may have acted on it
 
         def work() -> Any:
-            _budget.deadline, _budget.token_fetches = deadline, 0
+            _budget.deadline, _budget.token_fetches, _budget.unanswered = deadline, 0, unanswered
             try:
                 return call()
             finally:
-                _budget.deadline = None
+                _budget.deadline, _budget.unanswered = None, None
 
         loop = asyncio.get_running_loop()
         # The errors are raised outside the except blocks: requests' messages and tracebacks
         # carry the URL, and with it the AppSecret or access token, so they are not chained.
         try:
             result = await asyncio.wait_for(loop.run_in_executor(self._executor, work), self._timeout)
+        except requests.ConnectTimeout:
+            error = WeChatError(code=-1, permanent=False, message=f"微信接口 {self._timeout:g} 秒内未能连接")
         except (TimeoutError, requests.Timeout):
-            error = WeChatError(code=-1, permanent=False, message=f"微信接口 {self._timeout:g} 秒内未应答")
+            error = WeChatError(code=-1, permanent=False, message=f"微信接口 {self._timeout:g} 秒内未应答",
+                                uncertain=unanswered[0] > 0)
         except WeChatClientException as exc:
             error = _client_error(exc)
         except requests.RequestException as exc:
@@ -240,15 +256,16 @@ class WeChatApi:
             error = WeChatError(code=-1, permanent=False, message="微信接口的应答不是 JSON")
         raise self._failed(api, error)
 
-    @staticmethod
-    def _failed(api: str, error: WeChatError) -> WeChatError:
+    def _failed(self, api: str, error: WeChatError) -> WeChatError:
         log.warning("wechat call failed", extra={"api": api, "errcode": error.code, "permanent": error.permanent,
                                                  "reason": error.message})
+        if self._on_error is not None:
+            self._on_error(api, error)
         return error
 
 
 async def wechat_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: the WeChat API client for the app's lifetime (no I/O until the first call)."""
-    app[keys.WECHAT] = WeChatApi(app[keys.SETTINGS])
+    app[keys.WECHAT] = WeChatApi(app[keys.SETTINGS], on_error=metrics.wechat_error_counter(app))
     yield
     app[keys.WECHAT].close()

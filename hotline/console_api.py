@@ -11,12 +11,13 @@ from datetime import date
 from typing import Annotated, Literal
 
 from aiohttp import web
-from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r403, r404, r409, r423, r429
+from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r403, r404, r409, r415, r423, r429
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from core import keys
-from core.api import ErrorBody, api
+from core.api import MAX_INTEGER, ErrorBody, RowId, api
+from core.calendar_overrides import FIRST_YEAR
 from core.db import transaction
 from core.errors import InvalidInput
 from core.web import json_response
@@ -52,7 +53,8 @@ def _staff_out(staff) -> dict:
 
 @api
 async def console_login(request: web.Request, body: LoginIn
-                ) -> r200[StaffOut] | r400[ErrorBody] | r401[ErrorBody] | r423[ErrorBody] | r429[ErrorBody]:
+                ) -> r200[StaffOut] | r400[ErrorBody] | r401[ErrorBody] | r415[ErrorBody] | r423[ErrorBody] \
+        | r429[ErrorBody]:
     """Console login: sets the session cookie. Five failures in a row lock the account for 15 minutes."""
     staff, token = await staff_auth.login(request, body.username, body.password)
     response = json_response(_staff_out(staff))
@@ -60,8 +62,13 @@ async def console_login(request: web.Request, body: LoginIn
     return response
 
 
+class NoFields(BaseModel):
+    """`{}`: a POST without fields still sends a JSON body, since the console API takes no other
+    (hotline.pages answers 415 to anything else)."""
+
+
 @api
-async def console_logout(request: web.Request) -> r200[dict]:
+async def console_logout(request: web.Request, body: NoFields) -> r200[dict] | r400[ErrorBody] | r415[ErrorBody]:
     """End the console session."""
     response = json_response({"ok": True})
     await staff_auth.logout(request, response)
@@ -200,7 +207,8 @@ class PhoneTicketIn(BaseModel):
 
 @api
 async def register_call(request: web.Request, body: PhoneTicketIn
-                        ) -> r201[views.TicketDetail] | r400[ErrorBody] | r401[ErrorBody] | r403[ErrorBody]:
+                        ) -> r201[views.TicketDetail] | r400[ErrorBody] | r401[ErrorBody] | r403[ErrorBody] \
+        | r415[ErrorBody]:
     """An agent registers a phone call as a ticket (accepted today)."""
     ctx = context(request.app)
     async with transaction(request.app) as db:
@@ -234,7 +242,7 @@ STAFF_ACTIONS = sorted(set(rules.ACTIONS) - {"supplement", "withdraw", "rate"})
 @api
 async def console_act(request: web.Request, number: str, action: str, /, body: ActionIn
               ) -> r200[views.TicketDetail] | r400[ErrorBody] | r401[ErrorBody] | r403[ErrorBody] | r404[ErrorBody] \
-        | r409[ErrorBody]:
+        | r409[ErrorBody] | r415[ErrorBody]:
     """Take an action on a ticket (派单 dispatch, 签收 sign, 退单 return, 答复 reply, 回访 callback, 办结 close, …).
 
     不允许的操作（角色不符或状态不符）返回稳定的错误代码，工单保持不变。
@@ -278,7 +286,7 @@ class KpiOut(BaseModel):
 @api
 async def supervision_records(request: web.Request,
                               department: Annotated[str | None, Field(default=None, max_length=8)] = None,
-                              after: Annotated[int | None, Field(default=None, ge=1)] = None,
+                              after: Annotated[int | None, Field(default=None, ge=1, le=MAX_INTEGER)] = None,
                               ) -> r200[list[SupervisionOut]] | r401[ErrorBody] | r403[ErrorBody]:
     """督办 records, newest first (supervisors and agents; a department sees its own)."""
     async with transaction(request.app) as db:
@@ -293,8 +301,10 @@ async def supervision_records(request: web.Request,
 
 
 @api
-async def console_kpis(request: web.Request, since: Annotated[date | None, Field(default=None)] = None
-               ) -> r200[list[KpiOut]] | r401[ErrorBody] | r403[ErrorBody]:
+async def console_kpis(request: web.Request,
+                       since: Annotated[date | None, Field(default=None, ge=date(FIRST_YEAR, 1, 1),
+                                                          description="统计起始日（2000年起）")] = None,
+                       ) -> r200[list[KpiOut]] | r401[ErrorBody] | r403[ErrorBody]:
     """Department KPIs: on-time rate, reply rate, satisfaction rate, average working days to reply, open overdue."""
     ctx = context(request.app)
     async with transaction(request.app) as db:
@@ -341,9 +351,9 @@ class HandoffReplyIn(BaseModel):
 
 
 @api
-async def reply_handoff(request: web.Request, handoff_id: int, /, body: HandoffReplyIn
+async def reply_handoff(request: web.Request, handoff_id: RowId, /, body: HandoffReplyIn
                         ) -> r200[HandoffOut] | r400[ErrorBody] | r401[ErrorBody] | r403[ErrorBody] | r404[ErrorBody] \
-        | r409[ErrorBody]:
+        | r409[ErrorBody] | r415[ErrorBody]:
     """Answer a handed-over chat: sent as a WeChat customer-service message within 48 hours, else undeliverable."""
     now = request.app[keys.CLOCK].now()
     async with transaction(request.app) as db:
@@ -355,8 +365,9 @@ async def reply_handoff(request: web.Request, handoff_id: int, /, body: HandoffR
 
 
 @api
-async def close_handoff(request: web.Request, handoff_id: int, /
-                        ) -> r200[HandoffOut] | r401[ErrorBody] | r403[ErrorBody] | r404[ErrorBody] | r409[ErrorBody]:
+async def close_handoff(request: web.Request, handoff_id: RowId, /, body: NoFields
+                        ) -> r200[HandoffOut] | r400[ErrorBody] | r401[ErrorBody] | r403[ErrorBody] | r404[ErrorBody] \
+        | r409[ErrorBody] | r415[ErrorBody]:
     """End a handed-over chat."""
     now = request.app[keys.CLOCK].now()
     async with transaction(request.app) as db:

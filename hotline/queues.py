@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from sqlalchemy import Select, and_, case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,8 +44,14 @@ def _cursor(value: datetime, number: str) -> str:
 def _uncursor(cursor: str) -> tuple[datetime, str]:
     try:
         value, number = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(value), number
-    except (ValueError, UnicodeDecodeError):
+        moment = datetime.fromisoformat(value)
+        # _cursor writes an aware moment of a stored row; anything else was made up (and a moment
+        # UTC cannot hold, such as 0001-01-01 in Beijing, would fail in the query).
+        if moment.tzinfo is None:
+            raise ValueError(value)
+        moment.astimezone(timezone.utc)
+        return moment, number
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise InvalidInput("翻页参数无效", code="invalid_cursor") from None
 
 

@@ -7,8 +7,10 @@ deactivated account or a changed role counts at once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +18,7 @@ import orjson
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys
@@ -23,6 +26,7 @@ from core.auth import NotLoggedIn, SessionExpired
 from core.db import transaction
 from core.errors import AppError, InvalidInput, RateLimited
 from core.limits import FailureBudget
+from core.web import client_address
 from hotline import catalogue
 from hotline.models import Staff
 from hotline.tickets import Actor
@@ -35,6 +39,11 @@ LOCKOUT = timedelta(minutes=15)
 ADDRESS_FAILURES = FailureBudget("hotline:login", limit=30, window=600)  # per client address, any account
 
 _hasher = PasswordHasher()
+# argon2 spends ~0.1 s of CPU and 64 MiB on each check, on purpose. Checks run here, one at a time
+# and outside any transaction: the event loop keeps serving meanwhile, and a burst of logins (a
+# shift change, a password spray) queues without taking every core, 64 MiB more per login or the
+# database connections.
+_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2")
 _DUMMY_HASH = _hasher.hash("not a password: equalises timing for unknown users")
 
 
@@ -77,7 +86,7 @@ async def create_staff(session: AsyncSession, username: str, name: str, role: st
     return staff
 
 
-def _verify(stored: str, password: str) -> bool:
+def _verify_now(stored: str, password: str) -> bool:
     try:
         return _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
@@ -90,16 +99,26 @@ class LoginOutcome:
     error: AppError | None
 
 
-async def check_password(session: AsyncSession, username: str, password: str, now: datetime) -> LoginOutcome:
-    """Verify a login and count failures on the row. The caller commits before it raises the
-    outcome's error, so that a failure is remembered."""
+async def password_matches(app: web.Application, username: str, password: str) -> str | None:
+    """The stored hash that `password` matches, or None. An unknown user costs the same time
+    (checked against a dummy hash): no probing for usernames."""
+    async with transaction(app) as session:
+        stored = await session.scalar(select(Staff.password_hash).where(Staff.username == username))
+    matches = await asyncio.get_running_loop().run_in_executor(_HASHING, _verify_now, stored or _DUMMY_HASH,
+                                                                password)
+    return stored if matches else None
+
+
+async def check_password(session: AsyncSession, username: str, password: str, matched: str | None,
+                         now: datetime) -> LoginOutcome:
+    """Count a login on the locked row, `matched` being password_matches()'s answer. The caller
+    commits before it raises the outcome's error, so that a failure is remembered."""
     staff = await session.get(Staff, username, with_for_update=True)
     if staff is None or not staff.active:
-        _verify(_DUMMY_HASH, password)  # the same time as a real check: no probing for usernames
         return LoginOutcome(None, LoginFailed())
     if staff.locked_until is not None and staff.locked_until > now:
         return LoginOutcome(None, AccountLocked())
-    if not _verify(staff.password_hash, password):
+    if matched is None or matched != staff.password_hash:  # wrong, or the password changed since the check
         staff.failed_logins += 1
         if staff.failed_logins >= MAX_FAILURES:
             staff.failed_logins, staff.locked_until = 0, now + LOCKOUT
@@ -107,7 +126,7 @@ async def check_password(session: AsyncSession, username: str, password: str, no
         return LoginOutcome(None, LoginFailed())
     staff.failed_logins, staff.locked_until = 0, None
     if _hasher.check_needs_rehash(staff.password_hash):
-        staff.password_hash = hash_password(password)
+        staff.password_hash = await asyncio.get_running_loop().run_in_executor(_HASHING, hash_password, password)
     return LoginOutcome(staff, None)
 
 
@@ -119,11 +138,12 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Sta
     """Check the password (and the client address's failure budget); a new session token."""
     app = request.app
     state = app[keys.STATE]
-    address = f"ip:{request.remote}"
+    address = f"ip:{client_address(request)}"
     if await ADDRESS_FAILURES.spent(state, address):
         raise RateLimited("登录失败次数过多，请稍后再试", code="login_rate_limited")
+    matched = await password_matches(app, username, password)
     async with transaction(app) as session:
-        outcome = await check_password(session, username, password, app[keys.CLOCK].now())
+        outcome = await check_password(session, username, password, matched, app[keys.CLOCK].now())
     if outcome.error is not None:
         await ADDRESS_FAILURES.fail(state, address)
         raise outcome.error

@@ -14,7 +14,7 @@ from core.api import ErrorBody, api
 from core.auth import current_session
 from core.db import transaction
 from core.errors import RateLimited
-from core.web import json_response
+from core.web import client_address, json_response
 from personal_space import applications, people
 from personal_space.models import Application
 
@@ -85,7 +85,7 @@ async def my_applications(request: web.Request) -> r200[list[ApplicationOut]] | 
 async def get_application(
     request: web.Request, application_no: str, /,
     password: Annotated[str | None, Field(default=None, max_length=32, description="查询密码（非本人查询时必填）")] = None,
-) -> r200[ApplicationOut] | r404[ErrorBody] | r429[ErrorBody]:
+) -> r200[ApplicationOut] | r401[ErrorBody] | r404[ErrorBody] | r429[ErrorBody]:
     """One application: its owner sees it when logged in; anyone else needs its query password.
 
     输错的编号和输错的密码得到完全相同的回答；失败次数过多会被限流。
@@ -97,7 +97,7 @@ async def get_application(
         session = await current_session(request)
         async with transaction(app) as db:
             holders = await _holders(db, session.openid, app[keys.CLOCK].today())
-    counters = (f"ip:{request.remote}", f"no:{application_no.upper()}")
+    counters = (f"ip:{client_address(request)}", f"no:{application_no.upper()}")
     if password is not None and await applications.LOOKUPS.spent(state, *counters):
         raise RateLimited("查询失败次数过多，请10分钟后再试", code="lookup_rate_limited")
     async with transaction(app) as db:

@@ -9,15 +9,20 @@ from typing import Literal
 
 from aiohttp import web
 from aiohttp_pydantic.oas.typing import r200, r400, r401, r409
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core import keys
-from core.api import ErrorBody, api
+from core.api import MAX_INTEGER, ErrorBody, api
+from core.calendar import CalendarRangeError
+from core.calendar_overrides import FIRST_YEAR, LAST_YEAR
 from core.db import transaction
 from core.errors import InvalidInput
 from core.integration import CLIENT, record_event
 from core.web import json_response
-from personal_space import applications, documents, people
+from personal_space import applications, documents, people, reminders
+
+
+PERSON_NAME_LENGTH = 64  # persons.name; an enterprise's name may be longer
 
 
 class _Event(BaseModel):
@@ -33,10 +38,22 @@ class IdentityBinding(_Event):
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
 
 
-class LicenceHolder(BaseModel):
+class _Party(BaseModel):
+    """A person or an enterprise named in an event."""
+
     type: Literal["person", "enterprise"]
     id: str = Field(description="身份证号或统一社会信用代码")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, description="个人姓名最多64个字符")
+
+    @model_validator(mode="after")
+    def _person_name_fits(self) -> _Party:
+        if self.type == "person" and len(self.name) > PERSON_NAME_LENGTH:
+            raise ValueError(f"个人姓名最多 {PERSON_NAME_LENGTH} 个字符")
+        return self
+
+
+class LicenceHolder(_Party):
+    """持证人."""
 
 
 class Representative(BaseModel):
@@ -46,7 +63,7 @@ class Representative(BaseModel):
 
 class Licence(_Event):
     licence_id: str = Field(min_length=1, max_length=128, description="电子证照库中的证照 id，各版本相同")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INTEGER)
     kind: str = Field(min_length=1, max_length=64, description="证照类型，如 食品经营许可证")
     number: str = Field(min_length=1, max_length=128)
     holder: LicenceHolder
@@ -59,10 +76,8 @@ class Licence(_Event):
     legal_representative: Representative | None = Field(default=None, description="营业执照：法定代表人")
 
 
-class Applicant(BaseModel):
-    type: Literal["person", "enterprise"]
-    id: str = Field(description="身份证号或统一社会信用代码")
-    name: str = Field(min_length=1, max_length=200)
+class Applicant(_Party):
+    """申请人."""
 
 
 class DeferredMaterial(BaseModel):
@@ -119,6 +134,9 @@ async def push_licence(request: web.Request, body: Licence) -> r200[EventResult]
             return _result(body.event_id, False)
         event = {**body.model_dump(), "extra": body.model_extra or {}}
         outcome = await documents.ingest_licence(session, request[CLIENT], event, now)
+        if outcome != "unchanged":
+            await reminders.plan_arrived_licence(session, body.licence_id, now.date(), now,
+                                                 app[keys.SETTINGS].notify_channel)
     return _result(body.event_id, True, outcome)
 
 
@@ -130,11 +148,16 @@ async def push_application_event(request: web.Request, body: ApplicationEventIn
     now = app[keys.CLOCK].now()
     if body.occurred_at.tzinfo is None:
         raise InvalidInput("occurred_at 须带时区，如 2026-11-05T10:12:00+08:00", code="naive_datetime")
+    if not FIRST_YEAR <= body.occurred_at.year <= LAST_YEAR:  # nor could it be stored in UTC at the very ends
+        raise InvalidInput(str(CalendarRangeError()), code="date_out_of_range")
     async with transaction(app) as session:
         if not await record_event(session, request[CLIENT], body.event_id, "application", now):
             return _result(body.event_id, False)
-        application = await applications.apply_event(session, body.model_dump(), app[keys.CALENDAR].current, now,
-                                                     app[keys.SETTINGS].notify_channel)
+        try:
+            application = await applications.apply_event(session, body.model_dump(), app[keys.CALENDAR].current,
+                                                         now, app[keys.SETTINGS].notify_channel)
+        except CalendarRangeError as exc:  # the promised date cannot be counted: nothing is kept
+            raise InvalidInput(str(exc), code="date_out_of_range") from None
     return _result(body.event_id, True, application.state)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, InvalidInput, NotFound
@@ -44,35 +46,39 @@ def uscc_or_error(value: str) -> str:
         raise InvalidInput(str(exc), code="invalid_uscc") from None
 
 
+async def _get_or_insert(session: AsyncSession, model, key: str, **values):
+    """The row with this primary key, inserted when absent. Requests about someone new arrive
+    together (both openids bound while the ID card is pushed, a double-tapped first login): the
+    later insert waits for the earlier one and does nothing, and both go on with the one row."""
+    row = await session.get(model, key)
+    if row is None:
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        await session.execute(insert(model).values(**values).on_conflict_do_nothing())
+        row = await session.get(model, key)
+    return row
+
+
 async def ensure_person(session: AsyncSession, id_number: str, name: str, now: datetime,
                         phone: str | None = None) -> Person:
     """The person with this ID number, created when first seen; a newer name or phone wins."""
-    person = await session.get(Person, id_number)
-    if person is None:
-        person = Person(id_number=id_number, name=name, phone=phone, created_at=now, updated_at=now)
-        session.add(person)
-    elif (name, phone or person.phone) != (person.name, person.phone):
+    person = await _get_or_insert(session, Person, id_number, id_number=id_number, name=name, phone=phone,
+                                  created_at=now, updated_at=now)
+    if (name, phone or person.phone) != (person.name, person.phone):
         person.name, person.phone, person.updated_at = name, phone or person.phone, now
     return person
 
 
 async def ensure_enterprise(session: AsyncSession, uscc: str, name: str, now: datetime) -> Enterprise:
-    enterprise = await session.get(Enterprise, uscc)
-    if enterprise is None:
-        enterprise = Enterprise(uscc=uscc, name=name, created_at=now)
-        session.add(enterprise)
-    elif name and enterprise.name != name:
+    enterprise = await _get_or_insert(session, Enterprise, uscc, uscc=uscc, name=name, created_at=now)
+    if name and enterprise.name != name:
         enterprise.name = name
     return enterprise
 
 
 async def touch_account(session: AsyncSession, openid: str, unionid: str | None, now: datetime) -> WeChatAccount:
     """The WeChat account, created at its first login."""
-    account = await session.get(WeChatAccount, openid)
-    if account is None:
-        account = WeChatAccount(openid=openid, unionid=unionid, created_at=now)
-        session.add(account)
-    elif unionid and account.unionid != unionid:
+    account = await _get_or_insert(session, WeChatAccount, openid, openid=openid, unionid=unionid, created_at=now)
+    if unionid and account.unionid != unionid:
         account.unionid = unionid
     return account
 
@@ -170,7 +176,9 @@ async def grant_agent(session: AsyncSession, uscc: str, by: str, id_number: str,
     agent_id = id_number_or_error(id_number)
     if agent_id == by:
         raise Conflict("法定代表人无需给自己授权", code="grant_to_self")
-    await ensure_person(session, agent_id, name, now)
+    # A known person keeps the name the identity provider confirmed: a grantor's typing never renames them.
+    if await session.get(Person, agent_id) is None:
+        await ensure_person(session, agent_id, name, now)
     await revoke_agent(session, uscc, by, agent_id, now, missing_ok=True)
     member = EnterpriseMember(uscc=uscc, id_number=agent_id, role=AGENT, valid_until=valid_until, granted_by=by,
                               granted_at=now)

@@ -104,18 +104,38 @@ async def plan_licence_reminders(session: AsyncSession, today: date, now: dateti
     queued = 0
     for document in rows:
         left = (document.valid_until - today).days
-        reached = [d for d in stages.kinds.get(document.kind, stages.default)
-                   if d >= left and document.valid_until - timedelta(days=d) > since]
-        if not reached:
-            continue
-        stage = min(reached)
-        data = {"证照名称": document.kind, "证照编号": document.number, "有效期至": document.valid_until.isoformat(),
-                "提醒": f"{document.kind}{_stage_text(stage)}，请及时办理延续或换证"}
-        key = f"licence:{document.holder_id}:{document.id}:{document.valid_until.isoformat()}:{stage}"
-        drafts = await drafts_for(session, document.holder_type, document.holder_id, key, "licence_expiry", data,
-                                  today, channel, page=f"pages/documents/detail?id={document.id}")
-        queued += await enqueue(session, drafts, now)
+        reached = [d for d in _stages_of(document.kind) if d >= left and document.valid_until - timedelta(days=d) > since]
+        if reached:
+            queued += await _queue_licence(session, document, min(reached), today, now, channel)
     return queued
+
+
+async def plan_arrived_licence(session: AsyncSession, licence_id: str, today: date, now: datetime,
+                               channel: str) -> int:
+    """A licence that arrives (or is renewed) already past a stage is reminded of it at once:
+    the planner only looks at the stages reached since its last round, which this one missed."""
+    document = await session.scalar(select(Document).where(Document.licence_id == licence_id))
+    if document is None or document.status != "valid" or document.valid_until is None:
+        return 0
+    left = (document.valid_until - today).days
+    reached = [d for d in _stages_of(document.kind) if d >= left >= 0]
+    return await _queue_licence(session, document, min(reached), today, now, channel) if reached else 0
+
+
+def _stages_of(kind: str) -> list[int]:
+    stages = load_stages()
+    return stages.kinds.get(kind, stages.default)
+
+
+async def _queue_licence(session: AsyncSession, document: Document, stage: int, today: date, now: datetime,
+                         channel: str) -> int:
+    """The reminder of `stage` to everyone who should hear of it; its text says the days really left."""
+    data = {"证照名称": document.kind, "证照编号": document.number, "有效期至": document.valid_until.isoformat(),
+            "提醒": f"{document.kind}{_stage_text((document.valid_until - today).days)}，请及时办理延续或换证"}
+    key = f"licence:{document.holder_id}:{document.id}:{document.valid_until.isoformat()}:{stage}"
+    drafts = await drafts_for(session, document.holder_type, document.holder_id, key, "licence_expiry", data,
+                              today, channel, page=f"pages/documents/detail?id={document.id}")
+    return await enqueue(session, drafts, now)
 
 
 DEFERRED_STAGES = (3, 1, 0)  # 容缺 materials: days before the promised date

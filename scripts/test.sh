@@ -234,6 +234,18 @@ else
     start_throwaway_redis
 fi
 
+# ---------------------------------------------------------------- fault-test binaries
+
+# tests/test_faults.py stops and starts servers of its own, never the ones
+# above, so it needs both binaries even when the shared servers answer.
+# Installed without starting anything; if that fails, those tests say so.
+if ! have_redis_server; then
+    apt_install_no_start redis-server || log "redis-server is missing and could not be installed: tests/test_faults.py will fail"
+fi
+if [ -z "$(pg_bindir || true)" ]; then
+    install_postgres || log "PostgreSQL's server binaries are missing and could not be installed: tests/test_faults.py will fail"
+fi
+
 # ---------------------------------------------------------------- browser (Playwright + Debian chromium)
 
 # Playwright cannot download its own browser here; the browser tests use

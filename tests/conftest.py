@@ -9,9 +9,10 @@ missing: the fixtures fail loudly.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,18 @@ async def redis_url() -> AsyncIterator[str]:
     await client.flushdb()
     await client.aclose()
     yield REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def suite_redis_url() -> str:
+    """The Redis database the suite may flush, as is: for fixtures that outlive one test."""
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def empty_tables(database_url: str) -> Callable[[], Awaitable[None]]:
+    """Empties every table as make_settings does after each test: for fixtures that outlive one test."""
+    return functools.partial(_truncate_all, database_url)
 
 
 @pytest.fixture

@@ -366,3 +366,33 @@ async def test_a_slow_backend_gets_a_holding_reply_in_time_and_the_answer_by_cus
     message = fake_wechat.custom_messages[0]
     assert message["touser"] == "openid-slow" and "查询密码" in message["text"]["content"]
     assert await outbox.run_once(app) == 0  # once
+
+
+async def test_turns_past_the_concurrency_limit_wait_and_still_answer_within_the_budget(
+        aiohttp_client, make_settings, fake_wechat, clock, database_url):
+    """With one turn at a time, a greeting queued behind a turn stuck on the database gets the
+    holding reply in time, and its answer follows once the gate opens."""
+    client = await aiohttp_client(_app(make_settings, fake_wechat, clock, bot_concurrency=1))
+    chat = WeChat(client, Credentials(TOKEN), clock)
+    locked = asyncio.Event()
+    holder = asyncio.create_task(_hold_lock(database_url, "applications", 6.0, locked))
+    await locked.wait()
+
+    async def send(content: str, openid: str, delay: float) -> tuple[str, float]:
+        await asyncio.sleep(delay)
+        started = time.perf_counter()
+        raw, _ = await chat.exchange(chat.text(content, openid=openid))
+        return chat.credentials.open_reply(raw)["Content"], time.perf_counter() - started
+
+    (stuck, _), (greeting, waited) = await asyncio.gather(send("查询办件SX20261105000123", "openid-stuck", 0),
+                                                          send("你好", "openid-queued", 0.5))
+    assert stuck == greeting == webhook.HOLDING_TEXT
+    assert webhook.BUDGET_SECONDS - 0.1 <= waited < 5.0
+    await holder
+    for _ in range(100):
+        if await _count(chat.app, OutboxMessage) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert await outbox.run_once(chat.app) == 2
+    texts = {m["touser"]: m["text"]["content"] for m in fake_wechat.custom_messages}
+    assert texts["openid-queued"].startswith("您好") and "查询密码" in texts["openid-stuck"]

@@ -3,6 +3,7 @@ server: login, binding, licence ingest, once-only checklists, 亮证, access con
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -105,6 +106,26 @@ async def test_a_binding_with_a_bad_id_number_is_refused_and_writes_nothing(app_
     retry = await post("/integration/v1/identity-bindings", {"event_id": "idp-bad", "openid": "o-x", **ALICE},
                        client_id=IDP)
     assert (await retry.json())["result"] == "applied"  # the refused event was not recorded as done
+
+
+async def test_pushes_about_a_new_person_arriving_together_all_apply(app_client, post, database_url):
+    # Both of a person's openids bound while their ID card arrives: three first sightings at once.
+    responses = await asyncio.gather(
+        post("/integration/v1/identity-bindings", {"event_id": event_id("idp"), "openid": "o-mp", **BOB},
+             client_id=IDP),
+        post("/integration/v1/identity-bindings", {"event_id": event_id("idp"), "openid": "o-oa", **BOB},
+             client_id=IDP),
+        post("/integration/v1/licences", licence(BOB, "居民身份证", valid_until="2036-05-01")))
+    assert [r.status for r in responses] == [200, 200, 200], [await r.text() for r in responses]
+    assert await count(database_url, Person) == 1
+
+
+async def test_a_double_tapped_first_login_gives_two_sessions(app_client, fake_wechat):
+    for code in ("tap-1", "tap-2"):
+        fake_wechat.add_code(code, "openid-new")
+    responses = await asyncio.gather(*(app_client.post("/api/v1/auth/login", json={"code": code})
+                                       for code in ("tap-1", "tap-2")))
+    assert [r.status for r in responses] == [200, 200], [await r.text() for r in responses]
 
 
 # ── the signed integration API ──

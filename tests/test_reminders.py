@@ -75,11 +75,24 @@ async def test_a_missed_week_gives_the_latest_stage_once(app_client, fake_wechat
     await bind(post, "openid-alice", ALICE)
     expiry = clock.today() + timedelta(days=10)
     await post("/integration/v1/licences", licence(ALICE, "食品经营许可证", valid_until=expiry.isoformat()))
-    await day_by_day(app, clock, clock.today(), clock.today())  # nothing due yet
+    await day_by_day(app, clock, clock.today(), clock.today())  # it arrived past its 30-day stage: told at once
     on(clock, expiry - timedelta(days=1))  # the service was down for 8 days: the 7-day stage passed
     await plan_due_reminders(app)
     await outbox.run_once(app)
-    assert reminders(fake_wechat) == ["食品经营许可证还有1天到期，请及时办理延续或换证"]
+    assert reminders(fake_wechat) == ["食品经营许可证还有10天到期，请及时办理延续或换证",
+                                      "食品经营许可证还有1天到期，请及时办理延续或换证"]
+
+
+async def test_a_licence_arriving_after_the_days_planning_is_reminded_of_its_stage_that_day(
+        app_client, fake_wechat, post, clock):
+    app = app_client.app
+    await bind(post, "openid-alice", ALICE)
+    await day_by_day(app, clock, clock.today(), clock.today())  # the day's planning round is over
+    expiry = clock.today() + timedelta(days=30)
+    for _ in range(2):  # pushed twice: the second is not newer and changes nothing
+        await post("/integration/v1/licences", licence(ALICE, licence_id="lic-30", valid_until=expiry.isoformat()))
+    await day_by_day(app, clock, clock.today(), clock.today() + timedelta(days=2))
+    assert reminders(fake_wechat) == ["食品经营许可证还有30天到期，请及时办理延续或换证"]
 
 
 async def test_enterprise_licences_go_to_the_representative_and_active_agents(app_client, fake_wechat, post, clock):

@@ -6,10 +6,18 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.turn import Turn
+from core import keys
 from core.db import transaction
+from core.limits import FailureBudget
 from hotline import rules, tickets
 from hotline.models import Ticket
 from hotline.service import context
+
+# Wrong phone numbers per WeChat user and per ticket in 10 minutes. Ticket numbers follow a daily
+# sequence: without a budget, someone who knows a phone number could walk the numbers and read
+# every ticket filed with it (a 举报 included), three tries per conversation, forever.
+LOOKUPS = FailureBudget("bot:ticket-lookup", limit=10, window=600)
+
 
 async def start(turn: Turn, number: str | None) -> str:
     if number is None:
@@ -56,11 +64,16 @@ async def _look_up(turn: Turn, number: str) -> str:
 async def phone_given(turn: Turn) -> str:
     number = turn.conversation.data["number"]
     phone = turn.entities.phone
+    state, counters = turn.app[keys.STATE], (f"openid:{turn.openid}", f"no:{number}")
+    if await LOOKUPS.spent(state, *counters):
+        turn.conversation.leave()
+        return "查询失败次数过多，请10分钟后再试。"
     async with transaction(turn.app) as session:
         ticket = await session.get(Ticket, number)
         if ticket is not None and ticket.contact_phone and ticket.contact_phone == phone:
             turn.conversation.leave()
             return _status_text(turn, ticket)
+    await LOOKUPS.fail(state, *counters)
     turn.conversation.data["tries"] += 1
     if turn.conversation.data["tries"] >= 3:
         turn.conversation.leave()
