@@ -1,7 +1,7 @@
 """政务掌上办 backend: `create_app(settings)` builds the service, `main()` runs it.
 
     python server.py                      serve (embedded default: SQLite file, in-process state)
-    python server.py worker               the background work alone, no HTTP listener; stops on SIGTERM/SIGINT
+    python server.py worker [--port P]    the background work alone (with P: probes and metrics only); stops on SIGTERM/SIGINT
     python server.py migrate              apply database migrations and exit
     python server.py calendar check FILE  validate a calendar override file, show what it changes
     python server.py calendar load FILE   validate and install it; running services pick it up
@@ -73,9 +73,21 @@ async def _state_context(app: web.Application) -> AsyncIterator[None]:
     await app[keys.STATE].close()
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+@web.middleware
+async def _probes_only(request: web.Request, handler) -> web.StreamResponse:
+    """A worker's listener answers the probes and its metrics, none of the service's API."""
+    if request.path not in PROBES:
+        raise web.HTTPNotFound()
+    return await handler(request)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, probes_only: bool = False) -> web.Application:
     """Compose the service. Nothing does I/O until the app starts (cleanup contexts)."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware, integration_middleware],
+    app = web.Application(middlewares=[request_id_middleware, error_middleware,
+                                       *([_probes_only] if probes_only else []), integration_middleware],
                           client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or Clock()
@@ -118,14 +130,17 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def _work(settings: Settings) -> int:
+def _work(settings: Settings, port: int | None) -> int:
     """The background work alone (outbox delivery, reminder planning, ticket escalation, bad-rating
-    follow-up), whatever RUN_WORKERS says: web processes run with it off, workers with this."""
-    return asyncio.run(_run_workers(create_app(settings.model_copy(update={"run_workers": True}))))
+    follow-up), whatever RUN_WORKERS says: web processes run with it off, workers with this. With
+    `port`, /healthz, /readyz and /metrics (its WeChat errors, its process) answer there."""
+    app = create_app(settings.model_copy(update={"run_workers": True}), probes_only=True)
+    return asyncio.run(_run_workers(app, port))
 
 
-async def _run_workers(app: web.Application) -> int:
-    """Start the app without a listener, run until SIGTERM or SIGINT, then shut it down."""
+async def _run_workers(app: web.Application, port: int | None = None) -> int:
+    """Start the app (listening only for probes, when given a port), run until SIGTERM or SIGINT,
+    then shut it down."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -133,7 +148,9 @@ async def _run_workers(app: web.Application) -> int:
     runner = web.AppRunner(app)
     try:
         await runner.setup()  # every cleanup context and startup hook, the workers among them
-        log.info("worker started")
+        if port is not None:
+            await web.TCPSite(runner, app[keys.SETTINGS].host, port).start()
+        log.info("worker started", extra={"probe_port": port})
         await stop.wait()
         for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal ends the process at once
             loop.remove_signal_handler(signum)
@@ -161,7 +178,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="server.py", description="政务掌上办 backend")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="run the service (the default)")
-    commands.add_parser("worker", help="run the background work without an HTTP listener, until SIGTERM or SIGINT")
+    commands.add_parser("worker", help="run the background work until SIGTERM or SIGINT, without the HTTP API"
+                        ).add_argument("--port", type=int, help="answer /healthz, /readyz and /metrics on this port")
     commands.add_parser("migrate", help="apply database migrations")
     cal = commands.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="action", required=True)
     cal.add_parser("check", help="validate an override file and show what it changes").add_argument("file")
@@ -229,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return catalogue.main()
         if args.command == "worker":
-            return _work(settings)
+            return _work(settings, args.port)
         return _serve(settings)
     except DataFileError as exc:
         print(f"数据文件有误 {exc.path}：" + "；".join(exc.problems), file=sys.stderr)

@@ -125,9 +125,13 @@ class ServiceProcesses:
         port = free_port()
         return await self._start(name, settings | {"HOST": "127.0.0.1", "PORT": str(port)}, port)
 
-    async def start_worker(self, name: str, settings: dict[str, str]) -> ServiceProcess:
-        """`python server.py worker` (not waited for: see `ready`)."""
-        return await self._start(name, settings, None, "worker")
+    async def start_worker(self, name: str, settings: dict[str, str], probes: bool = False) -> ServiceProcess:
+        """`python server.py worker`, with `probes` listening for them on a free port of 127.0.0.1
+        (not waited for: see `ready`)."""
+        if not probes:
+            return await self._start(name, settings, None, "worker")
+        port = free_port()
+        return await self._start(name, settings | {"HOST": "127.0.0.1"}, port, "worker", "--port", str(port))
 
     async def ready(self, *children: ServiceProcess) -> None:
         """Wait until all of them are ready; they start in parallel."""

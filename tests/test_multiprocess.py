@@ -31,6 +31,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from bot.signing import Credentials, text_message
@@ -204,7 +205,7 @@ async def cluster(database_url, suite_redis_url, empty_tables, tmp_path_factory)
         cluster = Cluster(a, b, [], fake, runner.app, clock)
         await add_staff(cluster.local, "agent-mp", "agent", None)
         await _seed_background_work(cluster)
-        cluster.workers = [await group.start_worker(name, env) for name in ("w1", "w2")]
+        cluster.workers = [await group.start_worker("w1", env, probes=True), await group.start_worker("w2", env)]
         await group.ready(*cluster.workers)
         yield cluster
 
@@ -354,6 +355,23 @@ async def test_two_workers_turn_a_bad_rating_into_one_ticket(cluster):
         opened = list(await session.scalars(select(Ticket).where(Ticket.application_no == RATED_APPLICATION)))
     assert [(t.type, t.channel, t.source_key) for t in opened] == [("投诉", "rating", f"rating:{RATED_APPLICATION}")]
     assert subscribe_messages(cluster.fake, TEMPLATES["ticket_progress"])["openid-rater"] == 1
+
+
+async def test_a_worker_answers_probes_and_metrics_on_its_port_and_nothing_else(cluster):
+    w1 = cluster.workers[0]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{w1.url}/readyz") as ready:
+            assert ready.status == 200
+        async with http.get(f"{w1.url}/metrics") as page:
+            text = await page.text()
+        async with http.get(f"{w1.url}/api/v1/guides", params={"q": "居住证"}) as api:
+            assert api.status == 404 and (await api.json())["error"]["code"] == "not_found"
+    assert page.status == 200
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert "zsb_outbox_messages" in families and "process_resident_memory_bytes" in families
+    counted = {(s.labels["route"], s.labels["status"]) for s in families["zsb_http_requests"].samples
+               if s.name.endswith("_total")}
+    assert counted == {("/readyz", "200")}  # the page counts a request once it is answered
 
 
 # ── stopping (last: the workers are gone afterwards) ──

@@ -39,16 +39,17 @@ def _summary(scenario: Scenario, materials: int) -> str:
 async def _next(turn: Turn, scenario: Scenario) -> str:
     """Ask the next applicable question, or answer with the checklist when none is left."""
     answers = turn.conversation.data["answers"]
+    unanswered = _kb(turn).checklist(scenario.id, answers).unanswered  # the questions do not depend on who asks
+    if unanswered:
+        question = unanswered[0]
+        turn.conversation.data["question"] = question.id
+        return f"请问：{question.text}\n{numbered([o.label for o in question.options])}\n（回复序号即可，回复“取消”退出）"
     held: frozenset[str] = frozenset()
     person = await turn.person()
     if person is not None:
         async with transaction(turn.app) as session:
             held = await held_kinds(session, [("person", person.id_number)], turn.today)
     checklist = _kb(turn).checklist(scenario.id, answers, held)
-    if checklist.unanswered:
-        question = checklist.unanswered[0]
-        turn.conversation.data["question"] = question.id
-        return f"请问：{question.text}\n{numbered([o.label for o in question.options])}\n（回复序号即可，回复“取消”退出）"
     turn.conversation.leave()
     return fit(_checklist_text(checklist, bound=person is not None))
 
