@@ -4,7 +4,8 @@ Each request carries X-Client-Id, X-Timestamp (Unix seconds, within 300 s of now
 (never reused) and X-Signature, the hex HMAC-SHA256 with the client's secret over
 METHOD \\n PATH_WITH_QUERY \\n TIMESTAMP \\n NONCE \\n hex(sha256(body)). The middleware checks
 all of it before any handler runs, so a refused request writes nothing. The nonce is spent only
-once the signature holds: a forger cannot burn a client's nonces.
+once the signature holds: a forger cannot burn a client's nonces. With INTEGRATION_SCOPES each
+client may make only the pushes listed for it (the e-licence library cannot bind identities).
 
 Every pushed event carries an `event_id`; `record_event` inserts it in the same transaction as
 the event's effect, so an event is applied once however often it is delivered.
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import keys
 from core.db import AwareDateTime, Base
-from core.errors import Unauthorized
+from core.errors import AppError, Unauthorized
 
 PREFIX = "/integration/"
 WINDOW_SECONDS = 300
@@ -58,6 +59,12 @@ class NonceReplayed(Unauthorized):
     message = "该请求已处理过（X-Nonce 重复），拒绝重放"
 
 
+class PushNotAllowed(AppError):
+    status = 403
+    code = "push_not_allowed"
+    message = "该接入方无权推送此类数据（见 INTEGRATION_SCOPES）"
+
+
 class IntegrationEvent(Base):
     """An event a back-office system pushed, applied once (by client and event id)."""
 
@@ -88,6 +95,9 @@ async def _verify(request: web.Request) -> str:
     expected = sign(secret, request.method, request.path_qs, timestamp, nonce, body)
     if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
         raise SignatureInvalid()
+    scopes = request.app[keys.SETTINGS].integration_scopes
+    if scopes is not None and request.path.removeprefix(PREFIX + "v1/") not in scopes.get(client, ()):
+        raise PushNotAllowed()
     now = request.app[keys.CLOCK].now().timestamp()
     if not timestamp.isdigit() or abs(now - int(timestamp)) > WINDOW_SECONDS:
         raise TimestampOutOfWindow()

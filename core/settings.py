@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/zhangshangban.db"
 
+INTEGRATION_PUSHES = frozenset({"identity-bindings", "licences", "application-events"})  # /integration/v1/<push>
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
 
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     wechat_api_base_url: str = "https://api.weixin.qq.com/"
 
     integration_clients: Annotated[dict[str, str], NoDecode] = {}
+    # Client id → the pushes it may make (identity-bindings, licences, application-events). Unset:
+    # every client may push everything; set: only what is listed (a client left out may push nothing).
+    integration_scopes: Annotated[dict[str, tuple[str, ...]] | None, NoDecode] = None
     session_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     console_session_ttl_seconds: int = Field(default=8 * 3600, ge=60)  # console staff: one shift
     hotline_datasets_dir: Path = REPO_ROOT.parent / "shared" / "datasets"  # labelled messages for category suggestion
@@ -137,6 +141,22 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError("TRUSTED_PROXIES 应为逗号分隔的 IP 地址或网段，例如 127.0.0.1,10.0.0.0/8") from None
 
+    @field_validator("integration_scopes", mode="before")
+    @classmethod
+    def _scopes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else None
+            except json.JSONDecodeError:
+                value = "not json"
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not all(isinstance(v, list) and set(v) <= INTEGRATION_PUSHES
+                                                  for v in value.values()):
+            raise ValueError('INTEGRATION_SCOPES 应为 JSON 对象，接入方 → 可推送的类型列表（identity-bindings、licences、'
+                             'application-events），例如 {"elic": ["licences"]}')
+        return value
+
     @field_validator("wechat_templates", mode="before")
     @classmethod
     def _templates(cls, value: Any) -> Any:
@@ -161,6 +181,13 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("LOG_LEVEL 应为 DEBUG、INFO、WARNING 或 ERROR")
         return level
+
+    @model_validator(mode="after")
+    def _scoped_clients_exist(self) -> Settings:
+        unknown = sorted(set(self.integration_scopes or {}) - set(self.integration_clients))
+        if unknown:
+            raise ValueError(f"INTEGRATION_SCOPES 中的接入方未在 INTEGRATION_CLIENTS 中登记：{'、'.join(unknown)}")
+        return self
 
     @model_validator(mode="after")
     def _mode_defaults(self) -> Settings:

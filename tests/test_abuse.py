@@ -32,6 +32,7 @@ from core.identity import InvalidIdentifier, validate_id_number
 from core.integration import NONCE_KEY, WINDOW_SECONDS, IntegrationEvent, sign
 from core.logs import configure_logging
 from core.outbox import run_once
+from core.settings import SettingsError, load_settings
 from hotline.models import Handoff, Staff
 from personal_space import people
 from personal_space.models import Person
@@ -386,3 +387,33 @@ async def test_no_log_line_carries_a_full_id_number_a_phone_number_or_a_wechat_s
     notices = [entry for entry in lines if entry["msg"] == "notification"]
     assert {"110105********002X", "139****9000"} <= {entry["to"] for entry in notices}
     assert any("secret=***" in entry["msg"] for entry in lines if entry["logger"].startswith("urllib3"))
+
+
+# ── what each back-office system may push ──
+
+async def test_with_scopes_a_client_may_push_only_what_is_listed_for_it(aiohttp_client, make_settings, clock,
+                                                                         database_url):
+    settings = make_settings(integration_clients=SECRETS, integration_scopes='{"elic": ["licences"], "idp": '
+                                                                             '["identity-bindings"]}')
+    client = await aiohttp_client(create_app(settings, clock=clock))
+    now = clock.now().timestamp()
+    binding = {"event_id": event_id("idp"), "openid": "openid-stolen", **ALICE}
+    # The e-licence library's secret, leaked, cannot bind someone's ID number to another WeChat user.
+    refused = await signed(client, "/integration/v1/identity-bindings", binding, client_id=ELIC, now=now)
+    assert refused.status == 403 and await _error_code(refused) == "push_not_allowed"
+    assert await count(database_url, Person) == 0 and await _integration_events(client) == 0
+    allowed = await signed(client, "/integration/v1/identity-bindings", binding, client_id=IDP, now=now)
+    assert allowed.status == 200
+    licence_push = await signed(client, "/integration/v1/licences", licence(ALICE), client_id=ELIC, now=now)
+    assert licence_push.status == 200
+
+
+@pytest.mark.parametrize("scopes, words", [
+    ('{"elic": ["licences", "everything"]}', "可推送的类型列表"),
+    ('["licences"]', "可推送的类型列表"),
+    ('{"nobody": ["licences"]}', "未在 INTEGRATION_CLIENTS 中登记：nobody"),
+])
+def test_bad_integration_scopes_stop_the_service_with_a_clear_line(scopes, words):
+    with pytest.raises(SettingsError) as refused:
+        load_settings(integration_clients=SECRETS, integration_scopes=scopes)
+    assert words in str(refused.value)
