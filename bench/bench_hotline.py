@@ -57,7 +57,7 @@ COLUMNS = ("number", "type", "category", "subcategory", "difficulty", "content",
            "assist_departments", "state_before_return", "accepted_on", "clock_start", "working_days",
            "extension_days", "extension_state", "extension_requested_days", "due_date", "due_at", "due_provisional",
            "dispatched_at", "sign_due_date", "return_due_date", "signed_at", "reply", "replied_at",
-           "replied_by_department", "reply_working_days", "replied_on_time", "closed_at", "card", "reopen_count",
+           "replied_by_department", "reply_working_days", "closed_at", "card", "reopen_count",
            "created_by", "created_at", "updated_at")
 RECORD = itemgetter(*COLUMNS)
 BLANK = dict.fromkeys(COLUMNS) | {"assist_departments": "[]", "extension_days": 0, "anonymous": False,
@@ -158,7 +158,7 @@ class Generator:
             row.update(dispatched_at=dispatched, sign_due_date=day.sign_due, return_due_date=day.return_due,
                        signed_at=min(replied, dispatched + timedelta(seconds=int(r() * 14400))))
         row.update(reply="已核实处理，答复如下。", replied_at=replied, replied_by_department=lead,
-                   reply_working_days=taken, replied_on_time=replied <= deadline.deadline, updated_at=replied)
+                   reply_working_days=taken, updated_at=replied)
         closed = replied + timedelta(seconds=14400 + int(r() * 172800))
         if NOW - replied < timedelta(days=2):
             row["state"] = "replied"

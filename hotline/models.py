@@ -51,7 +51,6 @@ class Ticket(Base):
     replied_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     replied_by_department: Mapped[str | None] = mapped_column(String(8))
     reply_working_days: Mapped[int | None] = mapped_column(Integer)
-    replied_on_time: Mapped[bool | None] = mapped_column(Boolean)
     closed_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     card: Mapped[str] = mapped_column(String(8), default="none")  # none | yellow | red
     card_notified_on: Mapped[date | None] = mapped_column(Date)
@@ -98,7 +97,7 @@ class TicketRating(Base):
     __tablename__ = "ticket_ratings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ticket_no: Mapped[str] = mapped_column(ForeignKey("tickets.number"), index=True)
+    ticket_no: Mapped[str] = mapped_column(ForeignKey("tickets.number"))  # indexed by the unique constraint
     round: Mapped[int] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(8))
     comment: Mapped[str | None] = mapped_column(Text)
@@ -119,7 +118,7 @@ class Supervision(Base):
     __tablename__ = "supervisions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ticket_no: Mapped[str] = mapped_column(ForeignKey("tickets.number"), index=True)
+    ticket_no: Mapped[str] = mapped_column(ForeignKey("tickets.number"))  # indexed by the unique constraint
     kind: Mapped[str] = mapped_column(String(16))  # yellow | red | sign_overdue
     raised_on: Mapped[date] = mapped_column(Date, index=True)
     department: Mapped[str | None] = mapped_column(String(8), index=True)

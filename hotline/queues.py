@@ -149,7 +149,7 @@ async def department_kpis(session: AsyncSession, now: datetime, since: date | No
         select(Ticket.lead_department,
                func.count(),
                func.count(Ticket.replied_at),
-               func.sum(case((Ticket.replied_on_time.is_(True), 1), else_=0)),
+               func.sum(case((Ticket.replied_at <= Ticket.due_at, 1), else_=0)),  # due_at stays put once replied
                func.sum(case((and_(Ticket.pending.is_(True), Ticket.due_at < now), 1), else_=0)),
                func.avg(Ticket.reply_working_days))
         .where(*where).group_by(Ticket.lead_department))

@@ -296,7 +296,6 @@ async def _redispatch(session, ticket: Ticket, actor, payload: dict, note, ctx: 
 def _set_reply(ticket: Ticket, text: str, department: str | None, ctx: Context) -> None:
     ticket.reply, ticket.replied_at, ticket.replied_by_department = text, ctx.now, department
     ticket.reply_working_days = max(0, ctx.calendar.working_days_between(ticket.clock_start, ctx.today))
-    ticket.replied_on_time = ctx.now <= ticket.due_at
 
 
 async def _answer(session, ticket: Ticket, actor, payload: dict, note, ctx: Context) -> dict:
@@ -409,7 +408,8 @@ async def _reopen(session, ticket: Ticket, actor, payload: dict, note, ctx: Cont
         ticket.extension_state = "refused"
     _reset_deadline(ticket, ctx)
     _send_to(ticket, ticket.lead_department, ticket.assist_departments, ctx)
-    ticket.reply = ticket.replied_at = ticket.closed_at = None
+    # The reply round starts over: what the KPIs read of the last one goes with it.
+    ticket.reply = ticket.replied_at = ticket.closed_at = ticket.reply_working_days = None
     await _tell_citizen(session, ticket, "reopen", ctx,
                         f"您的工单{ticket.number}已安排重新办理，{_promise(ticket, ctx)}。")
     return {"due_date": ticket.due_date.isoformat()}

@@ -97,7 +97,7 @@ async def get_application(
         session = await current_session(request)
         async with transaction(app) as db:
             holders = await _holders(db, session.openid, app[keys.CLOCK].today())
-    counters = (f"ip:{client_address(request)}", f"no:{application_no.upper()}")
+    counters = (f"ip:{client_address(request)}", f"no:{applications.normalise_number(application_no)}")
     if password is not None and await applications.LOOKUPS.spent(state, *counters):
         raise RateLimited("查询失败次数过多，请10分钟后再试", code="lookup_rate_limited")
     async with transaction(app) as db:

@@ -176,11 +176,17 @@ async def applications_of(session: AsyncSession, holders: list[tuple[str, str]])
     return list(rows)
 
 
+def normalise_number(number: str) -> str:
+    """An application number as stored, however the caller typed it (sx2026… with spaces)."""
+    return number.strip().upper()
+
+
 async def application_for(session: AsyncSession, number: str, holders: list[tuple[str, str]],
                           password: str | None) -> Application:
     """The application if the caller holds it or gives its query password; ApplicationNotFound
     otherwise, the same whether the number exists or not (the hash is computed either way)."""
-    application = await session.get(Application, number.strip().upper())
+    number = normalise_number(number)
+    application = await session.get(Application, number)
     if application is not None and (application.applicant_type, application.applicant_id) in holders:
         return application
     if password is not None:

@@ -59,15 +59,16 @@ def shown_status(document: Document, today: date) -> str:
 
 
 async def ingest_licence(session: AsyncSession, source: str, event: dict, now: datetime) -> str:
-    """Apply a pushed licence; returns "created", "updated" or "unchanged" (not newer)."""
+    """Apply a pushed licence; returns "created", "updated" or "unchanged" (not newer: a late older
+    version changes nothing, neither the holder's name nor the legal representative)."""
+    existing = await session.scalar(select(Document).where(Document.licence_id == event["licence_id"]))
+    if existing is not None and existing.version >= event["version"]:
+        return "unchanged"
     holder = await _holder(session, event["holder"], now)
     if event.get("legal_representative") and holder.type == "enterprise":
         rep = event["legal_representative"]
         person = await ensure_person(session, id_number_or_error(rep["id_number"]), rep["name"], now)
         await set_legal_representative(session, holder.id, person.id_number, now)
-    existing = await session.scalar(select(Document).where(Document.licence_id == event["licence_id"]))
-    if existing is not None and existing.version >= event["version"]:
-        return "unchanged"
     predecessor = None
     if event.get("replaces"):
         predecessor = await session.scalar(select(Document).where(Document.licence_id == event["replaces"]))

@@ -93,6 +93,8 @@ async def test_others_need_the_query_password_and_learn_nothing_from_wrong_numbe
     assert await wrong_password.json() == await no_such_number.json()
     right = await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": "839201"})
     assert right.status == 200 and (await right.json())["state"] == "accepted"
+    typed_lower = await app_client.get(f"/api/v1/applications/{NUMBER.lower()}", params={"password": "839201"})
+    assert typed_lower.status == 200 and (await typed_lower.json())["application_no"] == NUMBER
 
 
 async def test_password_guessing_is_rate_limited(app_client, push):

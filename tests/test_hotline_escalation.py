@@ -330,3 +330,10 @@ async def test_kpis_per_department_from_replies_deadlines_and_ratings(hotline_cl
     assert zjj["satisfaction_rate"] is None  # nobody rated it
     assert zjj["average_reply_working_days"] == 1.0
     assert (await desk.get("dept-cgj", "/kpis")).status == 403
+
+    # The bad rating judged reasonable, the late ticket is redone: its last round's reply no longer counts.
+    await desk.ok("agent01", late, "judge_rating", reasonable=True)
+    await desk.ok("agent01", late, "reopen", note="合理差评，重办")
+    cgj = {k["department"]: k for k in await (await desk.get("super01", "/kpis")).json()}["cgj"]
+    assert (cgj["replied"], cgj["on_time"], cgj["open_overdue"]) == (1, 1, 1)
+    assert cgj["on_time_rate"] == 0.5 and cgj["average_reply_working_days"] == 2.0

@@ -175,6 +175,23 @@ async def test_versions_out_of_order_keep_the_newest(app_client, fake_wechat, po
     assert document["valid_until"] == "2032-01-01" and document["valid_now"] is True
 
 
+async def test_a_late_older_business_licence_changes_neither_the_representative_nor_the_name(
+        app_client, fake_wechat, post):
+    alice = await citizen(app_client, fake_wechat, post, "openid-a", ALICE)
+    bob = await citizen(app_client, fake_wechat, post, "openid-b", BOB)
+
+    def version(number: int, representative: dict, name: str) -> dict:
+        return licence(COMPANY | {"name": name}, "营业执照", licence_id="BL-1", version=number, valid_until=None,
+                       legal_representative={"id_number": representative["id_number"], "name": representative["name"]})
+
+    await post("/integration/v1/licences", version(2, BOB, "某某餐饮有限公司"))
+    late = await post("/integration/v1/licences", version(1, ALICE, "旧名称餐饮店"))
+    assert (await late.json())["detail"] == "unchanged"
+    assert (await app_client.get(f"/api/v1/enterprises/{COMPANY['id']}/space", headers=alice)).status == 404
+    space = await (await app_client.get(f"/api/v1/enterprises/{COMPANY['id']}/space", headers=bob)).json()
+    assert (space["name"], space["my_role"]) == ("某某餐饮有限公司", "legal_representative")
+
+
 async def test_a_renewal_links_its_predecessor(app_client, fake_wechat, post):
     headers = await citizen(app_client, fake_wechat, post, "openid-a", ALICE)
     await post("/integration/v1/licences", licence(ALICE, "机动车驾驶证", licence_id="old", valid_until="2026-11-20",
