@@ -41,7 +41,10 @@ async def respond(app: web.Application, incoming: Incoming) -> Reply:
     turn.conversation.said("user", incoming.content or f"[{incoming.event or incoming.msg_type}]", turn.now.isoformat())
     answer = await _route(turn)
     reply = answer if isinstance(answer, Reply) else Reply(text=answer or "")
-    turn.conversation.said("bot", reply.text, turn.now.isoformat())
+    if reply.transfer:  # what was said is in the handoff now (opened, or relayed to it)
+        turn.conversation.transcript = []
+    else:
+        turn.conversation.said("bot", reply.text, turn.now.isoformat())
     await store.save(app, incoming.openid, turn.conversation)
     return reply
 

@@ -329,7 +329,15 @@ class HandoffOut(BaseModel):
 
 
 async def _handoff_out(db, handoff: Handoff, now) -> dict:
-    replies = await handoffs.replies_of(db, handoff.id)
+    return (await _handoffs_out(db, [handoff], now))[0]
+
+
+async def _handoffs_out(db, found: list[Handoff], now) -> list[dict]:
+    replies = await handoffs.replies_of(db, [h.id for h in found])
+    return [_one_handoff(h, replies[h.id], now) for h in found]
+
+
+def _one_handoff(handoff: Handoff, replies: list, now) -> dict:
     return HandoffOut(id=handoff.id, state=handoff.state, window_open=handoffs.window_open(handoff, now),
                       last_user_message_at=handoff.last_user_message_at.isoformat(), transcript=handoff.transcript,
                       replies=[{"text": r.text, "author": r.author, "delivery": r.delivery, "at": r.at.isoformat()}
@@ -343,7 +351,7 @@ async def list_handoffs(request: web.Request) -> r200[list[HandoffOut]] | r401[E
     async with transaction(request.app) as db:
         staff, _ = await staff_auth.current_staff(request, db)
         staff_auth.require_role(staff, "agent")
-        return json_response([await _handoff_out(db, h, now) for h in await handoffs.waiting(db)])
+        return json_response(await _handoffs_out(db, await handoffs.waiting(db), now))
 
 
 class HandoffReplyIn(BaseModel):

@@ -72,9 +72,13 @@ async def get_handoff(session: AsyncSession, handoff_id: int, *, for_update: boo
     return handoff
 
 
-async def replies_of(session: AsyncSession, handoff_id: int) -> list[HandoffReply]:
-    return list(await session.scalars(select(HandoffReply).where(HandoffReply.handoff_id == handoff_id)
-                                      .order_by(HandoffReply.id)))
+async def replies_of(session: AsyncSession, handoff_ids: list[int]) -> dict[int, list[HandoffReply]]:
+    """Each handoff's agent replies in order, in one query."""
+    found: dict[int, list[HandoffReply]] = {handoff_id: [] for handoff_id in handoff_ids}
+    for reply in await session.scalars(select(HandoffReply).where(HandoffReply.handoff_id.in_(handoff_ids))
+                                       .order_by(HandoffReply.id)):
+        found[reply.handoff_id].append(reply)
+    return found
 
 
 def window_open(handoff: Handoff, now: datetime) -> bool:
@@ -97,7 +101,6 @@ async def answer(session: AsyncSession, handoff: Handoff, author: str, text: str
         await enqueue(session, [Draft(key=reply.outbox_key, channel="wechat_custom", address=handoff.openid,
                                       recipient=f"openid:{handoff.openid}", kind="handoff_reply",
                                       data={"text": text})], now)
-    handoff.transcript = (handoff.transcript + [_line(now, "agent", text)])[-MAX_TRANSCRIPT:]
     handoff.state, handoff.taken_by, handoff.updated_at = "answered", author, now
     return reply
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,15 +125,33 @@ def allowed_actions(actor: Actor, ticket: Ticket, rating: TicketRating | None = 
 
 
 async def timeline(session: AsyncSession, number: str, *, public_only: bool = False) -> list[TicketEvent]:
-    query = select(TicketEvent).where(TicketEvent.ticket_no == number)
+    return (await timelines(session, [number], public_only=public_only))[number]
+
+
+async def timelines(session: AsyncSession, numbers: list[str], *, public_only: bool = False
+                    ) -> dict[str, list[TicketEvent]]:
+    """Each ticket's events in order, in one query."""
+    query = select(TicketEvent).where(TicketEvent.ticket_no.in_(numbers))
     if public_only:
         query = query.where(TicketEvent.public.is_(True))
-    return list(await session.scalars(query.order_by(TicketEvent.at, TicketEvent.id)))
+    found: dict[str, list[TicketEvent]] = {number: [] for number in numbers}
+    for event in await session.scalars(query.order_by(TicketEvent.at, TicketEvent.id)):
+        found[event.ticket_no].append(event)
+    return found
 
 
 async def current_rating(session: AsyncSession, ticket: Ticket) -> TicketRating | None:
-    return await session.scalar(select(TicketRating).where(TicketRating.ticket_no == ticket.number,
-                                                           TicketRating.round == ticket.reopen_count))
+    return (await current_ratings(session, [ticket])).get(ticket.number)
+
+
+async def current_ratings(session: AsyncSession, tickets: list[Ticket]) -> dict[str, TicketRating]:
+    """The rating of each ticket's current round (重办 starts a new one), in one query."""
+    if not tickets:
+        return {}
+    rounds = [(ticket.number, ticket.reopen_count) for ticket in tickets]
+    rows = await session.scalars(select(TicketRating)
+                                 .where(tuple_(TicketRating.ticket_no, TicketRating.round).in_(rounds)))
+    return {rating.ticket_no: rating for rating in rows}
 
 
 # --- registration ----------------------------------------------------------------------------

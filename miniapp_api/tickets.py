@@ -43,10 +43,16 @@ async def _citizen(request: web.Request, db) -> Actor:
 
 
 async def _out(db, ticket: Ticket, actor: Actor, app: web.Application) -> dict:
+    return (await _outs(db, [ticket], actor, app))[0]
+
+
+async def _outs(db, found: list[Ticket], actor: Actor, app: web.Application) -> list[dict]:
+    """The citizen's view of each ticket: their timelines and ratings read in two queries."""
     ctx = context(app)
-    events = await tickets.timeline(db, ticket.number, public_only=True)
-    rating = await tickets.current_rating(db, ticket)
-    return views.for_citizen(ticket, ctx.calendar, ctx.today, events, rating, tickets.allowed_actions(actor, ticket, rating))
+    events = await tickets.timelines(db, [t.number for t in found], public_only=True)
+    ratings = await tickets.current_ratings(db, found)
+    return [views.for_citizen(t, ctx.calendar, ctx.today, events[t.number], ratings.get(t.number),
+                              tickets.allowed_actions(actor, t, ratings.get(t.number))) for t in found]
 
 
 @api
@@ -72,7 +78,7 @@ async def my_tickets(request: web.Request) -> r200[list[views.CitizenTicket]] | 
         actor = await _citizen(request, db)
         found = await db.scalars(select(Ticket).where(Ticket.citizen_id == actor.id)
                                  .order_by(Ticket.created_at.desc()).limit(100))
-        return json_response([await _out(db, t, actor, app) for t in found])
+        return json_response(await _outs(db, list(found), actor, app))
 
 
 @api

@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import func, select, text
 
-from bot import webhook
+from bot import conversation, webhook
 from bot.chat import Chat
 from bot.messages import Incoming, Reply
 from bot.signing import (DEV_TOKEN, Credentials, event_message, message_xml, parse_xml, signature, text_message,
@@ -292,7 +292,7 @@ async def test_the_same_message_three_times_in_a_row_has_one_effect_and_one_repl
     replies = [await wechat.exchange(xml, nonce="same-nonce") for _ in range(3)]
     assert replies[0][1]["MsgType"] == "transfer_customer_service"
     assert replies[0][0] == replies[1][0] == replies[2][0]  # byte for byte, even encrypted
-    assert await _count(wechat.app, Handoff) == 1
+    assert await _user_lines(wechat.app) == ["转人工"]  # not relayed into the open handoff again
 
 
 async def test_the_same_message_three_times_at_once_has_one_effect_and_one_reply(wechat):
@@ -300,13 +300,22 @@ async def test_the_same_message_three_times_at_once_has_one_effect_and_one_reply
     replies = await asyncio.gather(*(wechat.exchange(xml, nonce="same-nonce") for _ in range(3)))
     assert replies[0][1]["MsgType"] == "transfer_customer_service"
     assert replies[0][0] == replies[1][0] == replies[2][0]
-    assert await _count(wechat.app, Handoff) == 1
+    assert await _user_lines(wechat.app) == ["转人工"]
+
+
+async def _user_lines(app) -> list[str]:
+    """What the user said, as the one handoff's transcript holds it."""
+    async with transaction(app) as session:
+        [handoff] = (await session.scalars(select(Handoff))).all()
+    return [line["text"] for line in handoff.transcript if line["from"] == "user"]
 
 
 async def test_events_are_deduplicated_by_sender_and_create_time(plain):
     subscribe = event_message("openid-event", ACCOUNT, "subscribe", create_time=plain.now())
     first, again = await plain.exchange(subscribe), await plain.exchange(subscribe)
     assert first[0] == again[0] and "欢迎使用" in first[1]["Content"]
+    said = (await conversation.load(plain.app, "openid-event")).transcript
+    assert [line["text"] for line in said if line["from"] == "user"] == ["[subscribe]"]  # answered once
     plain.clock.advance(timedelta(seconds=1))
     later = await plain.exchange(event_message("openid-event", ACCOUNT, "subscribe", create_time=plain.now()))
     assert later[0] != first[0]  # a new event (another CreateTime) is answered anew

@@ -21,7 +21,6 @@ async def start(turn: Turn) -> Reply:
                                       channel="wechat_custom", address=turn.openid, recipient=f"openid:{turn.openid}",
                                       kind="bot_followup", data={"text": HANDED_OVER})], turn.now)
     turn.conversation.leave()
-    turn.conversation.transcript = []  # it is in the handoff now
     turn.conversation.handoff = True
     return Reply(text=HANDED_OVER, transfer=True)
 
