@@ -103,19 +103,25 @@ def create_app(settings: Settings, *, clock: Clock | None = None, probes_only: b
     metrics.setup(app)
     miniapp_api.setup(app)
     openapi.setup(app)
+    return app
+
+
+def long_lived(app: web.Application) -> web.Application:
+    """The app as the one a process serves for its life: once started, what startup built
+    (knowledge base, models, dictionaries: millions of objects) leaves the garbage collector's
+    sight, so full collections stop pausing requests for 100 ms and more. Process-wide, so not
+    for apps made and dropped one after another (tests)."""
     app.on_startup.append(_freeze_startup_objects)  # after every cleanup context has started
     return app
 
 
-async def _freeze_startup_objects(app: web.Application) -> None:
-    """Move what startup built (knowledge base, models, dictionaries: millions of objects) out of
-    the garbage collector's sight, so full collections stop pausing requests for 100 ms and more."""
+async def _freeze_startup_objects(_app: web.Application) -> None:
     gc.collect()
     gc.freeze()
 
 
 def _serve(settings: Settings) -> int:
-    app = create_app(settings)
+    app = long_lived(create_app(settings))
     mode = "embedded (SQLite, in-process state)" if settings.embedded else "production"
     log.info("starting", extra={"url": f"http://{settings.host}:{settings.port}/", "mode": mode,
                                 "state_store": "redis" if settings.redis_url else "in-process"})
@@ -134,7 +140,7 @@ def _work(settings: Settings, port: int | None) -> int:
     """The background work alone (outbox delivery, reminder planning, ticket escalation, bad-rating
     follow-up), whatever RUN_WORKERS says: web processes run with it off, workers with this. With
     `port`, /healthz, /readyz and /metrics (its WeChat errors, its process) answer there."""
-    app = create_app(settings.model_copy(update={"run_workers": True}), probes_only=True)
+    app = long_lived(create_app(settings.model_copy(update={"run_workers": True}), probes_only=True))
     return asyncio.run(_run_workers(app, port))
 
 

@@ -67,11 +67,11 @@ def _run_service(overrides: dict, port: int, fixed_dialogue: bool = False) -> No
     from bot.messages import Reply
     from core import keys
     from core.logs import configure_logging
-    from server import create_app
+    from server import create_app, long_lived
 
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
-    app = create_app(settings)
+    app = long_lived(create_app(settings))
     if fixed_dialogue:
         async def fixed(_app: web.Application, _incoming) -> Reply:
             return Reply(text="您好，欢迎使用政务掌上办！")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -106,6 +108,11 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
     app[keys.SESSIONS] = async_sessionmaker(engine, expire_on_commit=False)
     yield
     await engine.dispose()
+
+
+def insert_for(session: AsyncSession, model):
+    """INSERT into `model` in the session's dialect, whose ON CONFLICT clauses PostgreSQL and SQLite share."""
+    return (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(model)
 
 
 @asynccontextmanager

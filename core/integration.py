@@ -19,13 +19,11 @@ from datetime import datetime
 
 from aiohttp import web
 from sqlalchemy import String
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import keys
-from core.db import AwareDateTime, Base
+from core.db import AwareDateTime, Base, insert_for
 from core.errors import AppError, Unauthorized
 
 PREFIX = "/integration/"
@@ -118,8 +116,7 @@ async def integration_middleware(request: web.Request, handler):
 
 async def record_event(session: AsyncSession, client: str, event_id: str, kind: str, now: datetime) -> bool:
     """Note the event in the caller's transaction; False when it was applied before."""
-    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(IntegrationEvent).values(client_id=client, event_id=event_id, kind=kind,
-                                                        received_at=now).on_conflict_do_nothing()
+    statement = insert_for(session, IntegrationEvent).values(client_id=client, event_id=event_id, kind=kind,
+                                                             received_at=now).on_conflict_do_nothing()
     result = await session.execute(statement)
     return result.rowcount == 1

@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from aiohttp import web
 from sqlalchemy import JSON, Integer, String, Text, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core import keys
-from core.db import AwareDateTime, Base, transaction
+from core.db import AwareDateTime, Base, insert_for, transaction
 from core.identity import mask_personal_data
-from core.tasks import background, repeat
+from core.tasks import worker
 from core.wechat import THREADS, WeChatError
 
 log = logging.getLogger("outbox")
@@ -102,11 +99,10 @@ async def enqueue(session: AsyncSession, drafts: list[Draft], now: datetime) -> 
     skipped. Returns how many were new."""
     if not drafts:
         return 0
-    dialect_insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     rows = [dict(key=d.key, channel=d.channel, address=d.address, recipient=d.recipient, kind=d.kind, data=d.data,
                  page=d.page, state=CREATED, due_at=now, next_attempt_at=now, attempts=0, created_at=now)
             for d in drafts]
-    result = await session.execute(dialect_insert(OutboxMessage).values(rows).on_conflict_do_nothing())
+    result = await session.execute(insert_for(session, OutboxMessage).values(rows).on_conflict_do_nothing())
     return result.rowcount
 
 
@@ -237,16 +233,10 @@ async def _release(app: web.Application, messages: list[OutboxMessage]) -> None:
                               .values(leased_until=None))
 
 
-async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: deliver the outbox in the background when RUN_WORKERS is on."""
-    if not app[keys.SETTINGS].run_workers:
-        yield
-        return
-    stopping = asyncio.Event()
+async def _batch(app: web.Application, stopping: asyncio.Event) -> bool:
+    return await run_once(app, stopping=stopping) == BATCH  # a full batch: there may be more right away
 
-    async def batch() -> bool:
-        return await run_once(app, stopping=stopping) == BATCH  # a full batch: there may be more right away
 
-    async with background(repeat(batch, app[keys.SETTINGS].outbox_poll_seconds, log, "outbox batch", stopping),
-                          name="outbox-worker", stopping=stopping, grace=STOP_GRACE):
-        yield
+# cleanup_ctx: deliver the outbox when RUN_WORKERS is on; a stop finishes the group on the wire.
+outbox_worker_context = worker("outbox batch", _batch, lambda app: app[keys.SETTINGS].outbox_poll_seconds, log,
+                               grace=STOP_GRACE)

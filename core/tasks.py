@@ -8,6 +8,12 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
+from aiohttp import web
+
+from core import keys
+
+Job = Callable[[web.Application, asyncio.Event], Awaitable[bool]]
+
 
 @contextlib.asynccontextmanager
 async def background(coro: Coroutine[Any, Any, Any], name: str, *, stopping: asyncio.Event | None = None,
@@ -41,3 +47,24 @@ async def repeat(job: Callable[[], Awaitable[bool]], interval: float, log: loggi
         if not more:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), interval)
+
+
+def worker(name: str, job: Job, interval: float | Callable[[web.Application], float], log: logging.Logger, *,
+           grace: float = 0.0) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context that, when RUN_WORKERS is on, runs `job(app, stopping)` as `repeat` does
+    for as long as the app lives; on the way out the job gets `grace` seconds to finish."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        if not app[keys.SETTINGS].run_workers:
+            yield
+            return
+        stopping = asyncio.Event()
+        every = interval(app) if callable(interval) else interval
+
+        async def once() -> bool:
+            return await job(app, stopping)
+
+        async with background(repeat(once, every, log, name, stopping), name=name, stopping=stopping, grace=grace):
+            yield
+
+    return context

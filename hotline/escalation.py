@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 from aiohttp import web
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys, system_state
 from core.calendar import WorkingCalendar
-from core.db import transaction
+from core.db import insert_for, transaction
 from core.outbox import Draft, enqueue
-from core.tasks import background, repeat
+from core.tasks import worker
 from hotline import catalogue, rules
 from hotline.models import Supervision, Ticket
 
@@ -80,8 +77,7 @@ async def _record(session: AsyncSession, raised: dict[str, list], now: datetime)
     rows = [dict(ticket_no=r.number, kind=kind, raised_on=now.date(), department=r.lead_department, due_at=r.due_at,
                  created_at=now) for kind, found in raised.items() for r in found]
     if rows:  # one statement compiled once, the rows sent by the driver in batches (executemany)
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-        await session.execute(insert(Supervision).on_conflict_do_nothing(), rows)
+        await session.execute(insert_for(session, Supervision).on_conflict_do_nothing(), rows)
 
 
 async def _notify(session: AsyncSession, raised: dict[str, list], now: datetime) -> None:
@@ -128,15 +124,9 @@ async def recompute_provisional(session: AsyncSession, calendar: WorkingCalendar
         ticket.due_date, ticket.due_at, ticket.due_provisional = deadline.due_date, deadline.deadline, deadline.provisional
 
 
-async def escalation_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: scan every minute when RUN_WORKERS is on."""
-    if not app[keys.SETTINGS].run_workers:
-        yield
-        return
+async def _scan(app: web.Application, _stopping) -> bool:
+    await run_scan(app)
+    return False  # the next one in a minute
 
-    async def job() -> bool:
-        await run_scan(app)
-        return False
 
-    async with background(repeat(job, SCAN_INTERVAL, log, "ticket escalation"), name="ticket-escalation"):
-        yield
+escalation_context = worker("ticket escalation", _scan, SCAN_INTERVAL, log)  # cleanup_ctx, with RUN_WORKERS

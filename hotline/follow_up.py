@@ -6,14 +6,13 @@ the "taken up" mark are written in one transaction, and the ticket's source key 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from core import keys
 from core.db import transaction
-from core.tasks import background, repeat
-from hotline.tickets import SYSTEM, Context, NewTicket, register
+from core.tasks import worker
+from hotline.service import context
+from hotline.tickets import SYSTEM, NewTicket, register
 from personal_space import applications, people
 
 log = logging.getLogger("hotline")
@@ -22,8 +21,7 @@ INTERVAL = 60.0
 
 async def open_rating_tickets(app: web.Application, limit: int = 100) -> list[str]:
     """Turn waiting bad ratings into tickets; the new ticket numbers."""
-    now = app[keys.CLOCK].now()
-    ctx = Context(app[keys.CALENDAR].current, now, app[keys.SETTINGS].notify_channel)
+    ctx = context(app)
     opened = []
     async with transaction(app) as session:
         for rating, application in await applications.ratings_needing_follow_up(session, limit):
@@ -35,21 +33,15 @@ async def open_rating_tickets(app: web.Application, limit: int = 100) -> list[st
                 contact_name=person.name if person else None, contact_phone=person.phone if person else None,
                 application_no=application.application_no, source_key=f"rating:{application.application_no}",
                 extra={"rating": rating.level, "department": application.department}), SYSTEM, ctx)
-            applications.mark_followed_up(rating, now)
+            applications.mark_followed_up(rating, ctx.now)
             opened.append(ticket.number)
     if opened:
         log.info("bad ratings opened as tickets", extra={"tickets": len(opened)})
     return opened
 
 
-async def rating_follow_up_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: take up bad ratings every minute when RUN_WORKERS is on."""
-    if not app[keys.SETTINGS].run_workers:
-        yield
-        return
+async def _follow_up(app: web.Application, _stopping) -> bool:
+    return len(await open_rating_tickets(app)) > 0
 
-    async def job() -> bool:
-        return len(await open_rating_tickets(app)) > 0
 
-    async with background(repeat(job, INTERVAL, log, "bad rating follow-up"), name="rating-follow-up"):
-        yield
+rating_follow_up_context = worker("bad rating follow-up", _follow_up, INTERVAL, log)  # cleanup_ctx, with RUN_WORKERS

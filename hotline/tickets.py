@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.calendar import WorkingCalendar
+from core.db import insert_for
 from core.errors import AppError, Conflict, InvalidInput, NotFound
 from core.outbox import Draft, enqueue
 from hotline import catalogue, rules
@@ -159,8 +158,7 @@ async def current_ratings(session: AsyncSession, tickets: list[Ticket]) -> dict[
 
 async def next_number(session: AsyncSession, day: date) -> str:
     """GD + YYYYMMDD + the day's next 6-digit sequence; the upsert's row lock serialises issuers."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(TicketSequence).values(day=day, last=1)
+    statement = (insert_for(session, TicketSequence).values(day=day, last=1)
                  .on_conflict_do_update(index_elements=["day"], set_={"last": TicketSequence.last + 1})
                  .returning(TicketSequence.last))
     sequence = await session.scalar(statement)

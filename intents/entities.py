@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from core.identity import InvalidIdentifier, mask_id_number, validate_id_number
+from core.identity import PHONE_PATTERN, InvalidIdentifier, mask_id_number, validate_id_number
 from intents.dates import DateMention, find_dates
 
 APPLICATION_NO = re.compile(r"(?<![0-9a-z])sx\s?(\d{14})(?![0-9a-z])", re.IGNORECASE)  # 办件编号
 TICKET_NO = re.compile(r"(?<![0-9a-z])gd\s?(\d{14})(?![0-9a-z])", re.IGNORECASE)  # 工单编号
 ID_NUMBER = re.compile(r"(?<![0-9a-z])\d{17}[0-9x](?![0-9a-z])", re.IGNORECASE)
-PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+PHONE = PHONE_PATTERN  # the shapes read as a phone are the shapes the logs mask
 
 
 @dataclass

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import insert_for
 from core.errors import Conflict, InvalidInput, NotFound
 from core.identity import InvalidIdentifier, validate_id_number, validate_uscc
 from personal_space.models import Enterprise, EnterpriseMember, Person, WeChatAccount
@@ -52,8 +51,7 @@ async def _get_or_insert(session: AsyncSession, model, key: str, **values):
     later insert waits for the earlier one and does nothing, and both go on with the one row."""
     row = await session.get(model, key)
     if row is None:
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-        await session.execute(insert(model).values(**values).on_conflict_do_nothing())
+        await session.execute(insert_for(session, model).values(**values).on_conflict_do_nothing())
         row = await session.get(model, key)
     return row
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from core import keys, system_state
 from core.datafile import load_model
 from core.db import transaction
 from core.outbox import Draft, enqueue
-from core.tasks import background, repeat
+from core.tasks import worker
 from personal_space.models import Application, DeferredMaterial, Document, EnterpriseMember, WeChatAccount
 from personal_space.people import LEGAL_REPRESENTATIVE
 
@@ -183,17 +182,12 @@ async def plan_due_reminders(app: web.Application) -> int:
     return queued
 
 
-async def reminder_planner_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: plan reminders every few minutes when RUN_WORKERS is on."""
-    if not app[keys.SETTINGS].run_workers:
-        yield
-        return
-    async def plan() -> bool:
-        await plan_due_reminders(app)
-        return False
+async def _plan(app: web.Application, _stopping) -> bool:
+    await plan_due_reminders(app)
+    return False  # each round plans only the days since the last
 
-    async with background(repeat(plan, PLAN_INTERVAL, log, "reminder planning"), name="reminder-planner"):
-        yield
+
+reminder_planner_context = worker("reminder planning", _plan, PLAN_INTERVAL, log)  # cleanup_ctx, with RUN_WORKERS
 
 
 async def upcoming(session: AsyncSession, holders: list[tuple[str, str]], today: date) -> list[dict]:
