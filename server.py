@@ -162,9 +162,8 @@ async def _run_workers(app: web.Application, port: int | None = None) -> int:
             loop.remove_signal_handler(signum)
         log.info("worker stopping")
     finally:
-        # Cancels the jobs mid-batch if need be, which the outbox is built for: rows claimed but not
-        # yet sent are claimed again once their lease runs out; a send cut off mid-call becomes
-        # technical-failure, never a second message.
+        # The outbox finishes the group on the wire and hands the rest of its batch back (up to
+        # STOP_GRACE); the other jobs are single transactions, cancelled and rolled back.
         await runner.cleanup()
     log.info("worker stopped")
     return 0

@@ -108,6 +108,13 @@ def subcategories(category: str) -> list[str]:
     return list(_catalogue().categories[category].subcategories)
 
 
+def check_department(code: str | None) -> str:
+    """The department code, or InvalidInput (code unknown_department) when there is no such department."""
+    if code not in departments():
+        raise InvalidInput("未知的承办单位", code="unknown_department")
+    return code
+
+
 def check_category(category: str, subcategory: str | None = None) -> None:
     """Raise InvalidInput (code unknown_category) unless the category (and subcategory) exist."""
     entry = _catalogue().categories.get(category)

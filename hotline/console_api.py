@@ -139,8 +139,8 @@ async def console_queue(request: web.Request, name: str, /,
             if name not in queues.DEPARTMENT_QUEUES:
                 raise staff_auth.StaffOnly()
             department = staff.department
-        elif department is not None and department not in catalogue.departments():
-            raise InvalidInput("未知的承办单位", code="unknown_department")
+        elif department is not None:
+            catalogue.check_department(department)
         yellow_until = ctx.calendar.add_working_days(ctx.today, 1)
         page = await queues.queue(db, name, ctx.now, yellow_until, department=department, after=after,
                                  limit=limit)

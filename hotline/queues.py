@@ -27,7 +27,6 @@ QUEUES = {
     "answered": "待回访",
     "ratings": "待认定差评",
 }
-AGENT_QUEUES = tuple(QUEUES)
 DEPARTMENT_QUEUES = ("department", "unsigned", "due_soon", "overdue")
 
 

@@ -76,8 +76,8 @@ async def create_staff(session: AsyncSession, username: str, name: str, role: st
         raise InvalidInput("角色应为 agent、supervisor 或 department", code="invalid_role")
     if (role == "department") != (department is not None):
         raise InvalidInput("承办单位账号须指定单位，其他角色不能指定", code="invalid_department")
-    if department is not None and department not in catalogue.departments():
-        raise InvalidInput("未知的承办单位", code="unknown_department")
+    if department is not None:
+        catalogue.check_department(department)
     if len(password) < 10:
         raise InvalidInput("密码至少10位", code="weak_password")
     staff = Staff(username=username, name=name, role=role, department=department,

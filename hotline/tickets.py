@@ -246,12 +246,6 @@ def _require_text(value: str | None, what: str, code: str) -> str:
     return value
 
 
-def _department(code: str | None) -> str:
-    if code not in catalogue.departments():
-        raise InvalidInput("未知的承办单位", code="unknown_department")
-    return code
-
-
 def _reset_deadline(ticket: Ticket, ctx: Context) -> None:
     deadline = rules.deadline_of(ctx.calendar, ticket.clock_start, ticket.working_days, ticket.extension_days)
     ticket.due_date, ticket.due_at, ticket.due_provisional = deadline.due_date, deadline.deadline, deadline.provisional
@@ -282,7 +276,7 @@ async def _classify(session, ticket: Ticket, actor, payload: dict, note, ctx: Co
 
 def _send_to(ticket: Ticket, department: str, assist: list[str], ctx: Context) -> None:
     ticket.lead_department = department
-    ticket.assist_departments = sorted({_department(d) for d in assist} - {department})
+    ticket.assist_departments = sorted({catalogue.check_department(d) for d in assist} - {department})
     ticket.dispatched_at, ticket.signed_at = ctx.now, None
     ticket.sign_due_date = ctx.calendar.add_working_days(ctx.today, rules.SIGN_WITHIN)
     ticket.return_due_date = ctx.calendar.add_working_days(ctx.today, rules.RETURN_WITHIN)
@@ -291,7 +285,7 @@ def _send_to(ticket: Ticket, department: str, assist: list[str], ctx: Context) -
 
 
 async def _dispatch(session, ticket: Ticket, actor, payload: dict, note, ctx: Context) -> dict:
-    department = _department(payload.get("department"))
+    department = catalogue.check_department(payload.get("department"))
     _send_to(ticket, department, payload.get("assist_departments") or [], ctx)
     name = catalogue.departments()[department]
     await _tell_citizen(session, ticket, "dispatch", ctx,
@@ -300,7 +294,7 @@ async def _dispatch(session, ticket: Ticket, actor, payload: dict, note, ctx: Co
 
 
 async def _redispatch(session, ticket: Ticket, actor, payload: dict, note, ctx: Context) -> dict:
-    department = _department(payload.get("department"))
+    department = catalogue.check_department(payload.get("department"))
     if department == ticket.lead_department:
         raise Conflict("改派须换一个承办单位", code="same_department")
     _require_text(note, "改派原因", "reason_required")
@@ -420,8 +414,6 @@ async def _reopen(session, ticket: Ticket, actor, payload: dict, note, ctx: Cont
         raise Conflict("直接答复的工单请重新派单办理", code="reopen_needs_department")
     ticket.reopen_count += 1
     ticket.clock_start, ticket.working_days, ticket.extension_days = ctx.today, rules.REOPEN_DAYS, 0
-    if ticket.extension_state == "requested":
-        ticket.extension_state = "refused"
     _reset_deadline(ticket, ctx)
     _send_to(ticket, ticket.lead_department, ticket.assist_departments, ctx)
     # The reply round starts over: what the KPIs read of the last one goes with it.

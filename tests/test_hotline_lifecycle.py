@@ -6,16 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.clock import SHANGHAI
 from core.db import transaction
 from core.outbox import OutboxMessage
 from hotline import rules
+from hotline.models import Ticket
 from tests.hotline_helpers import (  # noqa: F401 - fixtures
     Desk, alice, as_citizen, bob, desk, file_ticket, hotline_client, stored,
 )
 from tests.personal_space_helpers import ALICE
+from tests.test_personal_space import login
 
 
 async def _notices(client, recipient: str) -> list[str]:
@@ -345,6 +347,13 @@ async def test_ticket_numbers_follow_a_daily_sequence(desk, clock):
     assert (first, second, third) == ("GD20261118000001", "GD20261118000002", "GD20261119000001")
 
 
-async def test_an_unbound_user_cannot_file_and_an_anonymous_request_gets_401(hotline_client):
-    response = await hotline_client.post("/api/v1/tickets", json={"content": "x"})
-    assert response.status == 401
+async def test_an_unbound_user_cannot_file_and_an_anonymous_request_gets_401(hotline_client, fake_wechat):
+    complaint = {"type": "投诉", "content": "小区门口井盖缺失", "location": "滨江路88号"}
+    assert (await hotline_client.post("/api/v1/tickets", json=complaint)).status == 401
+    unbound = await login(hotline_client, fake_wechat, "openid-unbound")
+    assert unbound["bound"] is False
+    response = await hotline_client.post("/api/v1/tickets", json=complaint,
+                                         headers={"Authorization": unbound["Authorization"]})
+    assert response.status == 404 and (await response.json())["error"]["code"] == "not_bound"
+    async with transaction(hotline_client.server.app) as session:
+        assert await session.scalar(select(func.count()).select_from(Ticket)) == 0

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from pathlib import Path
 
 import pytest
 
 from core.datafile import DataFileError
 from core.errors import InvalidInput
-from hotline import catalogue
+from hotline import catalogue, suggest_eval
 from hotline.suggest import (MESSAGES_FILE, TREE_FILE, CategorySuggester, LabelledMessage, cross_validate,
                              load_messages, load_suggester, load_tree, stratified_folds)
+from tests.conftest import SHARED
 
-DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+DATASETS = SHARED / "datasets"
 FIRST_LEVEL = ["交通运输", "党务政务", "农村农业", "劳动和社会保障", "卫生计生", "商贸旅游", "国土资源", "城乡建设", "政法",
                "教育文体", "民政", "环境保护", "科技与信息产业", "纪检监察", "经济管理"]
 
@@ -94,11 +93,12 @@ def test_a_department_code_the_departments_file_lacks_is_named_with_its_line(tmp
 # --- the model -------------------------------------------------------------------------------
 
 def test_five_fold_cross_validated_accuracy_is_at_least_85_percent(labelled):
+    """What `server.py hotline eval` prints, with its folds, seed and target."""
     messages, tree = labelled
     assert len(messages) == 495 and len(tree) == 517
-    result = cross_validate(messages, tree, folds=5, seed=0)
+    result = cross_validate(messages, tree, folds=suggest_eval.FOLDS, seed=suggest_eval.SEED)
     assert result.total == 495
-    assert result.accuracy >= 0.85, result.misses[:10]
+    assert result.accuracy >= suggest_eval.TARGET == 0.85, result.misses[:10]
     assert {c: r for c in result.categories if (r := result.recall(c)) < 0.7} == {}
 
 
@@ -157,17 +157,6 @@ def test_suggestions_are_ordered_probabilities(suggester):
 @pytest.mark.parametrize("text", ["", "   ", "asdf", "？？？"])
 def test_nothing_to_go_on_gives_no_suggestion(suggester, text):
     assert suggester.suggest(text) == []
-
-
-def test_training_and_suggesting_are_fast(labelled, suggester):
-    messages, tree = labelled
-    started = time.perf_counter()
-    CategorySuggester.train(messages, tree)
-    assert time.perf_counter() - started < 3  # it runs at service start; about 0.5 s measured
-    started = time.perf_counter()
-    for message in messages[:200]:
-        suggester.suggest(message.title, detail=message.detail)
-    assert (time.perf_counter() - started) / 200 < 0.003  # about 1 ms measured; generous for busy machines
 
 
 # --- loading ---------------------------------------------------------------------------------
