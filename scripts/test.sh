@@ -154,14 +154,18 @@ install_postgres() {
     return "$rc"
 }
 
+# The server binaries, installed (without starting anything) when missing.
+ensure_postgres_binaries() {
+    [ -n "$(pg_bindir || true)" ] && return 0
+    install_postgres || true
+    [ -n "$(pg_bindir || true)" ]
+}
+
 start_throwaway_postgres() {
     local port sockdir
-    PG_BIN="$(pg_bindir || true)"
-    if [ -z "$PG_BIN" ]; then
-        install_postgres || true
-        PG_BIN="$(pg_bindir || true)"
-        [ -n "$PG_BIN" ] || die "PostgreSQL is not reachable on 127.0.0.1:$PG_PROBE_PORT and its server binaries are missing and could not be installed: run as root (or with passwordless sudo) or 'apt-get install postgresql', or set TEST_DATABASE_URL"
-    fi
+    ensure_postgres_binaries ||
+        die "PostgreSQL is not reachable on 127.0.0.1:$PG_PROBE_PORT and its server binaries are missing and could not be installed: run as root (or with passwordless sudo) or 'apt-get install postgresql', or set TEST_DATABASE_URL"
+    PG_BIN="$(pg_bindir)"
     if [ "$(id -u)" -eq 0 ]; then
         id postgres >/dev/null 2>&1 || die "a throwaway PostgreSQL must run as the 'postgres' system user (initdb refuses root), and it does not exist: 'apt-get install postgresql' creates it"
         # /tmp, not $TMPDIR: the postgres user must be able to reach the dir.
@@ -203,13 +207,16 @@ have_redis_server() {
     p="$(command -v redis-server 2>/dev/null)" && [ -x "$p" ]
 }
 
+ensure_redis_server() {
+    have_redis_server && return 0
+    apt_install_no_start redis-server || true
+    have_redis_server
+}
+
 start_throwaway_redis() {
     local port i
-    if ! have_redis_server; then
-        apt_install_no_start redis-server || true
-        have_redis_server ||
-            die "Redis is not reachable on 127.0.0.1:$REDIS_PROBE_PORT and redis-server is missing and could not be installed: run as root (or with passwordless sudo) or 'apt-get install redis-server', or set TEST_REDIS_URL"
-    fi
+    ensure_redis_server ||
+        die "Redis is not reachable on 127.0.0.1:$REDIS_PROBE_PORT and redis-server is missing and could not be installed: run as root (or with passwordless sudo) or 'apt-get install redis-server', or set TEST_REDIS_URL"
     REDIS_TMP="$(mktemp -d "${TMPDIR:-/tmp}/test-redis.XXXXXX")"
     port="$(free_port)"
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
@@ -239,12 +246,8 @@ fi
 # tests/test_faults.py stops and starts servers of its own, never the ones
 # above, so it needs both binaries even when the shared servers answer.
 # Installed without starting anything; if that fails, those tests say so.
-if ! have_redis_server; then
-    apt_install_no_start redis-server || log "redis-server is missing and could not be installed: tests/test_faults.py will fail"
-fi
-if [ -z "$(pg_bindir || true)" ]; then
-    install_postgres || log "PostgreSQL's server binaries are missing and could not be installed: tests/test_faults.py will fail"
-fi
+ensure_redis_server || log "redis-server is missing and could not be installed: tests/test_faults.py will fail"
+ensure_postgres_binaries || log "PostgreSQL's server binaries are missing and could not be installed: tests/test_faults.py will fail"
 
 # ---------------------------------------------------------------- browser (Playwright + Debian chromium)
 
