@@ -7,11 +7,12 @@ store. Setting `DATABASE_URL` (PostgreSQL) and `REDIS_URL` switches to productio
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -121,15 +122,11 @@ class Settings(BaseSettings):
 
     @field_validator("integration_clients", mode="before")
     @classmethod
-    def _clients(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError:
-                raise ValueError('INTEGRATION_CLIENTS 应为 JSON 对象，例如 {"idp": "密钥"}') from None
-        if isinstance(value, dict) and any(len(str(s)) < 16 for s in value.values()):
+    def _clients(cls, value: Any, info: ValidationInfo) -> Any:
+        clients = _json_object(value, info, '接入方 → 共享密钥，例如 {"idp": "密钥"}')
+        if any(len(str(secret)) < 16 for secret in clients.values()):
             raise ValueError("INTEGRATION_CLIENTS 中每个密钥至少 16 个字符")
-        return value
+        return clients
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -143,29 +140,14 @@ class Settings(BaseSettings):
 
     @field_validator("integration_scopes", mode="before")
     @classmethod
-    def _scopes(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                value = json.loads(value) if value.strip() else None
-            except json.JSONDecodeError:
-                value = "not json"
-        if value is None:
-            return None
-        if not isinstance(value, dict) or not all(isinstance(v, list) and set(v) <= INTEGRATION_PUSHES
-                                                  for v in value.values()):
-            raise ValueError('INTEGRATION_SCOPES 应为 JSON 对象，接入方 → 可推送的类型列表（identity-bindings、licences、'
-                             'application-events），例如 {"elic": ["licences"]}')
-        return value
+    def _scopes(cls, value: Any, info: ValidationInfo) -> Any:
+        return _json_object(value, info, '接入方 → 可推送的类型列表（identity-bindings、licences、application-events），'
+                                         '例如 {"elic": ["licences"]}', entry_ok=_push_list)
 
     @field_validator("wechat_templates", mode="before")
     @classmethod
-    def _templates(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                return json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError:
-                raise ValueError('WECHAT_TEMPLATES 应为 JSON 对象，例如 {"licence_expiry": "模板ID"}') from None
-        return value
+    def _templates(cls, value: Any, info: ValidationInfo) -> Any:
+        return _json_object(value, info, '消息类型 → 订阅消息模板 ID，例如 {"licence_expiry": "模板ID"}')
 
     @field_validator("notify_channel")
     @classmethod
@@ -210,6 +192,27 @@ class Settings(BaseSettings):
     @property
     def safe_mode(self) -> bool:
         return self.wechat_aes_key is not None
+
+
+def _json_object(value: Any, info: ValidationInfo, shape: str,
+                 entry_ok: Callable[[Any], bool] = lambda _: True) -> Any:
+    """A setting that the environment gives as JSON text (code may pass the dict itself): the
+    object, or the setting's default when the text is blank. Anything but an object whose values
+    pass `entry_ok` is one line naming the setting and its `shape` (what maps to what, an example)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Settings.model_fields[info.field_name].default
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, dict) or not all(entry_ok(entry) for entry in value.values()):
+        raise ValueError(f"{info.field_name.upper()} 应为 JSON 对象，{shape}")
+    return value
+
+
+def _push_list(pushes: Any) -> bool:
+    return isinstance(pushes, list) and all(isinstance(push, str) and push in INTEGRATION_PUSHES for push in pushes)
 
 
 def load_settings(**overrides: Any) -> Settings:

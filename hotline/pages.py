@@ -29,12 +29,19 @@ async def redirect(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console/")
 
 
-async def static(request: web.Request) -> web.Response:
-    name = request.match_info["name"]
-    # Only the files shipped beside this module, by exact name: no paths, no traversal.
-    if name not in {p.name for p in STATIC.iterdir() if p.suffix in CONTENT_TYPES and p.name != "index.html"}:
-        raise web.HTTPNotFound()
-    return _file(name)
+def static_files() -> Handler:
+    """The handler of /console/static/{name}: only the files shipped beside this module, by exact
+    name (no paths, no traversal, not the page itself). They are listed once, here: they do not
+    change while the process runs."""
+    shipped = frozenset(p.name for p in STATIC.iterdir() if p.suffix in CONTENT_TYPES and p.name != "index.html")
+
+    async def static(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in shipped:
+            raise web.HTTPNotFound()
+        return _file(name)
+
+    return static
 
 
 @web.middleware
@@ -56,5 +63,5 @@ async def console_headers(request: web.Request, handler: Handler) -> web.StreamR
 def setup(app: web.Application) -> None:
     app.router.add_get("/console", redirect, allow_head=False)
     app.router.add_get("/console/", index, allow_head=False)
-    app.router.add_get("/console/static/{name}", static, allow_head=False)
+    app.router.add_get("/console/static/{name}", static_files(), allow_head=False)
     app.middlewares.append(console_headers)

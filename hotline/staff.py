@@ -1,20 +1,17 @@
 """Console users: argon2 password hashes, lockout after repeated failures, cookie sessions.
 
-A session is an opaque random token in an HttpOnly, SameSite=Strict cookie; only its SHA-256
-names the record in the state store. The staff row is read again on every request, so a
-deactivated account or a changed role counts at once.
+A session is an opaque random token (core.auth.TokenStore) in an HttpOnly, SameSite=Strict
+cookie; only its SHA-256 names the record in the state store. The staff row is read again on
+every request, so a deactivated account or a changed role counts at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import orjson
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -22,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys
-from core.auth import NotLoggedIn, SessionExpired
+from core.auth import SessionExpired, TokenStore
 from core.db import transaction
 from core.errors import AppError, InvalidInput, RateLimited
 from core.limits import FailureBudget
@@ -33,7 +30,7 @@ from hotline.tickets import Actor
 
 ROLES = {"agent": "话务员", "supervisor": "督办员", "department": "承办单位"}
 COOKIE = "console_session"
-SESSION_KEY = "hotline:console:{digest}"
+SESSIONS = TokenStore("hotline:console", ttl=lambda settings: settings.console_session_ttl_seconds)
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 ADDRESS_FAILURES = FailureBudget("hotline:login", limit=30, window=600)  # per client address, any account
@@ -130,10 +127,6 @@ async def check_password(session: AsyncSession, username: str, password: str, ma
     return LoginOutcome(staff, None)
 
 
-def _key(token: str) -> str:
-    return SESSION_KEY.format(digest=hashlib.sha256(token.encode()).hexdigest())
-
-
 async def login(request: web.Request, username: str, password: str) -> tuple[Staff, str]:
     """Check the password (and the client address's failure budget); a new session token."""
     app = request.app
@@ -147,34 +140,27 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Sta
     if outcome.error is not None:
         await ADDRESS_FAILURES.fail(state, address)
         raise outcome.error
-    token = secrets.token_urlsafe(32)
-    record = {"username": outcome.staff.username}
-    await state.set(_key(token), orjson.dumps(record).decode(), ttl=app[keys.SETTINGS].console_session_ttl_seconds)
+    token, _ = await SESSIONS.start(app, {"username": outcome.staff.username})
     return outcome.staff, token
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:
     secure = request.secure or request.headers.get("X-Forwarded-Proto") == "https"
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/console",
-                        secure=secure, max_age=request.app[keys.SETTINGS].console_session_ttl_seconds)
+                        secure=secure, max_age=SESSIONS.ttl(request.app[keys.SETTINGS]))
 
 
 async def logout(request: web.Request, response: web.StreamResponse) -> None:
     token = request.cookies.get(COOKIE)
     if token:
-        await request.app[keys.STATE].delete(_key(token))
+        await SESSIONS.end(request.app, token)
     response.del_cookie(COOKIE, path="/console")
 
 
 async def current_staff(request: web.Request, session: AsyncSession) -> tuple[Staff, Actor]:
     """The logged-in console user (re-read from the database), or 401."""
-    token = request.cookies.get(COOKIE)
-    if not token:
-        raise NotLoggedIn()
-    record = await request.app[keys.STATE].get(_key(token))
-    if record is None:
-        raise SessionExpired()
-    staff = await session.get(Staff, orjson.loads(record)["username"])
+    record = await SESSIONS.record(request.app, request.cookies.get(COOKIE))
+    staff = await session.get(Staff, record["username"])
     if staff is None or not staff.active:
         raise SessionExpired()
     return staff, Actor(staff.role, staff.username, staff.name, staff.department)

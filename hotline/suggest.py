@@ -180,11 +180,11 @@ class CategorySuggester:
         self._departments = [(code, names[code]) for code in codes]
 
     @classmethod
-    def train(cls, messages: list[LabelledMessage], tree: list[tuple[str, str, str]] | None = None, *,
-              analyzer: Analyzer | None = None) -> CategorySuggester:
+    def train(cls, messages: list[LabelledMessage],
+              tree: list[tuple[str, str, str]] | None = None) -> CategorySuggester:
         """Fit on the labelled messages and, if given, the category tree's names. Categories
         without any document are never suggested."""
-        analyzer = analyzer or default_analyzer()
+        analyzer = default_analyzer()
         documents = [_Document(_message_features(analyzer, m.title, m.detail), m.category, 1.0) for m in messages]
         return cls._fit(analyzer, documents + _tree_documents(analyzer, tree or []))
 
@@ -284,10 +284,10 @@ def stratified_folds(labels: list[str], folds: int, seed: int) -> list[int]:
 
 
 def cross_validate(messages: list[LabelledMessage], tree: list[tuple[str, str, str]] | None = None, folds: int = 5,
-                   seed: int = 0, *, analyzer: Analyzer | None = None) -> CrossValidation:
+                   seed: int = 0) -> CrossValidation:
     """Top-1 accuracy, per-category precision and recall and the confusion matrix over
     stratified folds of the messages (the tree, if given, is in every training set)."""
-    analyzer = analyzer or default_analyzer()
+    analyzer = default_analyzer()
     documents = [_Document(_message_features(analyzer, m.title, m.detail), m.category, 1.0) for m in messages]
     extra = _tree_documents(analyzer, tree or [])
     assigned = stratified_folds([m.category for m in messages], folds, seed)
@@ -315,9 +315,9 @@ def cross_validate(messages: list[LabelledMessage], tree: list[tuple[str, str, s
     return result
 
 
-def load_suggester(datasets_dir: Path, *, analyzer: Analyzer | None = None) -> CategorySuggester | None:
+def load_suggester(datasets_dir: Path) -> CategorySuggester | None:
     """Train on the shared datasets folder; None (and one warning) when the labelled messages
-    are not there. Pass `analyzer` to share a jieba dictionary the process already holds."""
+    are not there."""
     messages_path, tree_path = Path(datasets_dir) / MESSAGES_FILE, Path(datasets_dir) / TREE_FILE
     if not messages_path.exists():
         log.warning("category suggestion off: labelled messages not found", extra={"path": str(messages_path)})
@@ -330,7 +330,7 @@ def load_suggester(datasets_dir: Path, *, analyzer: Analyzer | None = None) -> C
     tree = load_tree(tree_path) if tree_path.exists() else []
     if not tree:
         log.warning("category tree not found: only labelled categories can be suggested", extra={"path": str(tree_path)})
-    suggester = CategorySuggester.train(messages, tree, analyzer=analyzer)
+    suggester = CategorySuggester.train(messages, tree)
     log.info("category suggester ready", extra={"messages": len(messages), "tree_rows": len(tree),
                                                 "categories": len(suggester.categories),
                                                 "seconds": round(time.perf_counter() - started, 3)})

@@ -411,6 +411,7 @@ async def test_with_scopes_a_client_may_push_only_what_is_listed_for_it(aiohttp_
 @pytest.mark.parametrize("scopes, words", [
     ('{"elic": ["licences", "everything"]}', "可推送的类型列表"),
     ('["licences"]', "可推送的类型列表"),
+    ('{"elic": [["licences"]]}', "可推送的类型列表"),
     ('{"nobody": ["licences"]}', "未在 INTEGRATION_CLIENTS 中登记：nobody"),
 ])
 def test_bad_integration_scopes_stop_the_service_with_a_clear_line(scopes, words):

@@ -1,13 +1,17 @@
-"""The one error format, request ids, and the deadline endpoint of the mini-program API."""
+"""The one error format, request ids, the deadline endpoint and the bearer sessions of the
+mini-program API."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
 from aiohttp import web
 
+from core import keys
 from core.logs import configure_logging
+from personal_space.demo import DEMO_OPENID
 from server import create_app
 
 
@@ -68,6 +72,24 @@ async def test_request_id_is_echoed_or_made(client):
     assert made != "<bad id>" and len(made) == 32
 
 
+async def test_a_session_is_stored_under_its_token_digest_for_a_week_and_ends_with_its_record(
+        aiohttp_client, make_settings, clock):
+    client = await aiohttp_client(create_app(make_settings(demo_login=True), clock=clock))
+    login = await (await client.post("/api/v1/auth/demo-login")).json()
+    assert login["expires_in"] == 7 * 24 * 3600
+    state = client.server.app[keys.STATE]
+    key = "auth:session:" + hashlib.sha256(login["token"].encode()).hexdigest()
+    assert await state.get_json(key) == {"openid": DEMO_OPENID, "unionid": None}
+    assert 7 * 24 * 3600 - 5 < await state.ttl(key) <= 7 * 24 * 3600
+    bearer = {"Authorization": f"Bearer {login['token']}"}
+    assert (await client.get("/api/v1/me", headers=bearer)).status == 200
+    await state.delete(key)
+    expired = await client.get("/api/v1/me", headers=bearer)
+    assert expired.status == 401 and (await expired.json())["error"]["code"] == "session_expired"
+    anonymous = await client.get("/api/v1/me")
+    assert anonymous.status == 401 and (await anonymous.json())["error"]["code"] == "unauthenticated"
+
+
 async def test_an_unexpected_error_hides_the_trace_and_logs_it_with_the_request_id(aiohttp_client, make_settings):
     async def boom(_request: web.Request) -> web.Response:
         raise RuntimeError("secret detail for 11010519491231002X")
@@ -98,7 +120,6 @@ async def test_outages_answer_503_with_a_code_naming_the_dependency(aiohttp_clie
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
-    from core import keys
     from core.db import transaction
     from tests.test_health import closed_port
 

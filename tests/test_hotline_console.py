@@ -4,10 +4,12 @@ ratings of applications turned into tickets."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from core import keys
 from core.clock import SHANGHAI
 from core.db import transaction
 from core.outbox import OutboxMessage, run_once
@@ -39,11 +41,18 @@ async def test_the_session_cookie_is_httponly_and_strict_and_logout_ends_it(hotl
     response = await hotline_client.post("/console/api/login", json={"username": "agent01", "password": PASSWORD})
     cookie = response.cookies["console_session"]
     assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/console"
+    assert cookie["max-age"] == str(8 * 3600)
+    # The store names the session by the token's SHA-256 only, for one shift
+    state = hotline_client.server.app[keys.STATE]
+    key = "hotline:console:" + hashlib.sha256(cookie.value.encode()).hexdigest()
+    assert await state.get_json(key) == {"username": "agent01"}
+    assert 8 * 3600 - 5 < await state.ttl(key) <= 8 * 3600
     assert (await hotline_client.get("/console/api/me")).status == 200
     assert (await hotline_client.post("/console/api/logout", json={})).status == 200
     hotline_client.session.cookie_jar.update_cookies({"console_session": cookie.value})
     after = await hotline_client.get("/console/api/me")
     assert after.status == 401 and (await after.json())["error"]["code"] == "session_expired"
+    assert await state.get(key) is None
 
 
 async def test_a_deactivated_account_loses_its_session_at_once(hotline_client, desk):
@@ -65,8 +74,12 @@ async def test_the_page_is_served_with_a_strict_content_security_policy(hotline_
     assert page.status == 200 and page.content_type == "text/html"
     policy = page.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+    script = await hotline_client.get("/console/static/console.js")
+    assert script.status == 200 and script.content_type == "text/javascript"
+    assert script.headers["Content-Security-Policy"] == policy and script.headers["X-Content-Type-Options"] == "nosniff"
     assert (await hotline_client.get("/console/static/..%2Fmodels.py")).status == 404
     assert (await hotline_client.get("/console/static/index.html")).status == 404
+    assert (await hotline_client.get("/console/static/console.py")).status == 404
 
 
 async def test_agents_see_a_suggested_category_and_department(desk):

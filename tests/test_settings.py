@@ -53,6 +53,24 @@ def test_integration_clients_are_a_json_object_of_long_secrets():
     assert caught.value.lines == ["配置错误 INTEGRATION_CLIENTS: INTEGRATION_CLIENTS 中每个密钥至少 16 个字符"]
 
 
+@pytest.mark.parametrize(("name", "text", "shape"), [
+    ("INTEGRATION_CLIENTS", '["idp"]', '接入方 → 共享密钥，例如 {"idp": "密钥"}'),
+    ("INTEGRATION_SCOPES", '"licences"',
+     '接入方 → 可推送的类型列表（identity-bindings、licences、application-events），例如 {"elic": ["licences"]}'),
+    ("WECHAT_TEMPLATES", "{not json", '消息类型 → 订阅消息模板 ID，例如 {"licence_expiry": "模板ID"}'),
+])
+def test_a_json_setting_that_is_not_an_object_is_one_line_naming_it(name, text, shape):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(**{name.lower(): text})
+    assert caught.value.lines == [f"配置错误 {name}: {name} 应为 JSON 对象，{shape}"]
+
+
+def test_a_blank_json_setting_is_unset_and_an_empty_object_is_not():
+    blank = load_settings(integration_clients=" ", integration_scopes="", wechat_templates="")
+    assert (blank.integration_clients, blank.integration_scopes, blank.wechat_templates) == ({}, None, {})
+    assert load_settings(integration_scopes="{}").integration_scopes == {}  # set: no client may push anything
+
+
 def test_migrate_command_builds_an_embedded_database(tmp_path):
     result = run_server("migrate", env={"DATABASE_URL": f"sqlite:///{tmp_path}/m.db"}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
