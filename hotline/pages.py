@@ -45,23 +45,28 @@ def static_files() -> Handler:
 
 
 @web.middleware
-async def console_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Security headers for everything under /console; the API takes only JSON bodies, which a
-    cross-site form cannot send (with the SameSite=Strict cookie: no CSRF)."""
-    if not request.path.startswith("/console"):
-        return await handler(request)
+async def json_posts_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The console API takes only JSON bodies, which a cross-site form cannot send (with the
+    SameSite=Strict cookie: no CSRF)."""
     if request.method == "POST" and request.path.startswith("/console/api/") and request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType()
-    response = await handler(request)
+    return await handler(request)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the security headers on everything under /console, error responses
+    included (those are made outside the handlers, by the error middleware)."""
+    if not request.path.startswith("/console"):
+        return
     response.headers.update({"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                              "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"})
     if request.path.startswith("/console/api/"):
         response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/console", redirect, allow_head=False)
     app.router.add_get("/console/", index, allow_head=False)
     app.router.add_get("/console/static/{name}", static_files(), allow_head=False)
-    app.middlewares.append(console_headers)
+    app.middlewares.append(json_posts_only)
+    app.on_response_prepare.append(security_headers)

@@ -82,6 +82,20 @@ async def test_the_page_is_served_with_a_strict_content_security_policy(hotline_
     assert (await hotline_client.get("/console/static/console.py")).status == 404
 
 
+async def test_console_error_responses_carry_the_security_headers_too(hotline_client):
+    """Errors are made by the error middleware, outside the handlers: they get the headers as well."""
+    refusals = [await hotline_client.get("/console/api/me"),  # 401: not logged in
+                await hotline_client.get("/console/static/nothing.js"),  # 404
+                await hotline_client.post("/console/api/login", data="username=a&password=b",  # 415: not JSON
+                                          headers={"Content-Type": "application/x-www-form-urlencoded"})]
+    assert [r.status for r in refusals] == [401, 404, 415]
+    for response in refusals:
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert response.headers["X-Content-Type-Options"] == "nosniff" and response.headers["X-Frame-Options"] == "DENY"
+    assert refusals[0].headers["Cache-Control"] == "no-store"
+    assert "Content-Security-Policy" not in (await hotline_client.get("/healthz")).headers
+
+
 async def test_agents_see_a_suggested_category_and_department(desk):
     created = await desk.call("我们小区旁边的工地每天夜里施工到凌晨两点，噪音太大根本睡不着。")
     suggestions = created["suggestions"]
