@@ -80,7 +80,8 @@ class Settings(BaseSettings):
         try:
             url = make_url(value.strip())
         except ArgumentError:
-            raise ValueError(f"无法识别的数据库地址 {value!r}，应为 postgresql://用户@主机:端口/库名 或 sqlite:///路径") from None
+            raise ValueError(f"无法识别的数据库地址 {_without_password(value)!r}，应为 postgresql://用户@主机:端口/库名 或 "
+                             "sqlite:///路径") from None
         backend = url.get_backend_name()
         if backend not in _ASYNC_DRIVERS:
             raise ValueError(f"不支持的数据库 {backend!r}，只支持 postgresql 与 sqlite")
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"无法识别的 Redis 地址 {value!r}，应为 redis://主机:端口/库号")
+            raise ValueError(f"无法识别的 Redis 地址 {_without_password(value)!r}，应为 redis://主机:端口/库号")
         return value.strip()
 
     @field_validator("wechat_aes_key")
@@ -192,6 +193,16 @@ class Settings(BaseSettings):
     @property
     def safe_mode(self) -> bool:
         return self.wechat_aes_key is not None
+
+
+def _without_password(url: str) -> str:
+    """An address that could not be read, fit to quote in an error: everything between the
+    scheme and the last "@" (user and password, whatever characters the password holds) is starred out."""
+    if "@" not in url:
+        return url
+    credentials, _, host = url.rpartition("@")
+    scheme, separator, _ = credentials.partition("//")
+    return f"{scheme}{separator}***@{host}" if separator else f"***@{host}"
 
 
 def _json_object(value: Any, info: ValidationInfo, shape: str,

@@ -35,6 +35,18 @@ def test_a_bad_setting_stops_startup_with_one_clear_line(env, name, tmp_path):
     assert not (tmp_path / "data").exists()  # nothing was started or written
 
 
+@pytest.mark.parametrize(("name", "value"), [
+    ("database_url", "postgres ql://zsb:s3cr:et/p@ss@db.internal/zsb"),
+    ("redis_url", "redis//:s3cr:et/p@ss@cache.internal:6379/0"),
+])
+def test_an_unreadable_address_is_quoted_without_its_password(name, value):
+    with pytest.raises(SettingsError) as refused:
+        load_settings(**{name: value})
+    line = str(refused.value)
+    assert "***@" in line and "internal" in line  # where it pointed stays readable
+    assert "s3cr" not in line and "p@ss" not in line and "et/p" not in line
+
+
 def test_embedded_defaults_and_production_switch():
     embedded = load_settings(database_url="sqlite:///./data/x.db", redis_url=None, demo_data=None, migrate_on_start=None)
     assert embedded.embedded and embedded.demo_data and embedded.migrate_on_start
