@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from aiohttp import web
 from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r404, r409, r429
@@ -16,7 +16,7 @@ from core.db import transaction
 from core.errors import RateLimited
 from core.web import client_address, json_response
 from personal_space import applications, people
-from personal_space.models import Application
+from personal_space.models import Application, ApplicationEvent, DeferredMaterial
 
 
 class DeferredOut(BaseModel):
@@ -49,36 +49,35 @@ class ApplicationOut(BaseModel):
     timeline: list[StepOut]
 
 
-async def _out(db, application: Application) -> dict:
-    steps = await applications.timeline(db, application.application_no)
+def _out(application: Application, steps: list[ApplicationEvent], deferred: list[DeferredMaterial]) -> dict:
     return ApplicationOut(
         application_no=application.application_no, item_code=application.item_code, item_name=application.item_name,
         department=application.department, applicant_name=application.applicant_name, state=application.state,
         state_label=applications.STATES[application.state], accepted_on=application.accepted_on,
         promised_working_days=application.promised_working_days, due_date=application.due_date,
         due_provisional=application.due_provisional, missing_materials=application.missing_materials,
-        deferred_materials=[DeferredOut(name=m.name, due_date=m.due_date)
-                            for m in await applications.deferred_of(db, application.application_no)],
+        deferred_materials=[DeferredOut(name=m.name, due_date=m.due_date) for m in deferred],
         timeline=[StepOut(state=e.state, state_label=applications.STATES[e.state], occurred_at=e.occurred_at,
                           note=e.note, missing_materials=e.missing_materials) for e in steps],
     ).model_dump(mode="json")
 
 
-async def _holders(db, openid: str, today: date) -> list[tuple[str, str]]:
-    """Whose applications the caller may see; none before the real-name binding."""
-    person = await people.bound_person(db, openid)
-    return await people.holders(db, person, today) if person else []
-
-
 @api
 async def my_applications(request: web.Request) -> r200[list[ApplicationOut]] | r401[ErrorBody] | r404[ErrorBody]:
-    """My applications and those of the enterprises I act for, newest first."""
+    """My applications and those of the enterprises I act for, newest first.
+
+    A constant number of queries however many there are: timelines and 容缺 materials are read
+    for all of them at once.
+    """
     app = request.app
     session = await current_session(request)
     async with transaction(app) as db:
-        await people.require_person(db, session.openid)
-        found = await applications.applications_of(db, await _holders(db, session.openid, app[keys.CLOCK].today()))
-        return json_response([await _out(db, a) for a in found])
+        _, holders = await people.require_holders(db, session.openid, app[keys.CLOCK].today())
+        found = await applications.applications_of(db, holders)
+        numbers = [a.application_no for a in found]
+        steps = await applications.timelines(db, numbers)
+        deferred = await applications.deferred_of_each(db, numbers)
+    return json_response([_out(a, steps[a.application_no], deferred[a.application_no]) for a in found])
 
 
 @api
@@ -92,26 +91,26 @@ async def get_application(
     """
     app = request.app
     state = app[keys.STATE]
-    holders: list[tuple[str, str]] = []
-    if "Authorization" in request.headers:
-        session = await current_session(request)
-        async with transaction(app) as db:
-            holders = await _holders(db, session.openid, app[keys.CLOCK].today())
+    session = await current_session(request) if "Authorization" in request.headers else None
     counters = (f"ip:{client_address(request)}", f"no:{applications.normalise_number(application_no)}")
     if password is not None and await applications.LOOKUPS.spent(state, *counters):
         raise RateLimited("查询失败次数过多，请10分钟后再试", code="lookup_rate_limited")
     async with transaction(app) as db:
+        person = await people.bound_person(db, session.openid) if session else None
+        holders = await people.holders(db, person, app[keys.CLOCK].today()) if person else []
         try:
             application = await applications.application_for(db, application_no, holders, password)
         except applications.ApplicationNotFound:
             if password is not None:
                 await applications.LOOKUPS.fail(state, *counters)
             raise
-        return json_response(await _out(db, application))
+        number = application.application_no
+        out = _out(application, await applications.timeline(db, number), await applications.deferred_of(db, number))
+    return json_response(out)
 
 
 class RatingIn(BaseModel):
-    level: Literal["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+    level: applications.RatingLevel
     reason: str | None = Field(default=None, max_length=1000, description="不满意、非常不满意时必填")
 
 
@@ -128,9 +127,8 @@ async def rate_application(request: web.Request, application_no: str, /, body: R
     app = request.app
     session = await current_session(request)
     async with transaction(app) as db:
-        person = await people.require_person(db, session.openid)
-        application = await applications.application_for(
-            db, application_no, await _holders(db, session.openid, app[keys.CLOCK].today()), None)
+        person, holders = await people.require_holders(db, session.openid, app[keys.CLOCK].today())
+        application = await applications.application_for(db, application_no, holders, None)
         rating = await applications.rate(db, application, body.level, body.reason, person.id_number,
                                          app[keys.CLOCK].now())
     return json_response({"application_no": rating.application_no, "level": rating.level,

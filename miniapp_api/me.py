@@ -128,12 +128,6 @@ def document_out(document: Document, today: date) -> dict:
                        source=document.source, predecessor_id=document.predecessor_id).model_dump(mode="json")
 
 
-async def _holders(db, openid: str, today: date) -> tuple[people.Person, list[tuple[str, str]]]:
-    """The caller and every holder whose documents they may see."""
-    person = await people.require_person(db, openid)
-    return person, await people.holders(db, person, today)
-
-
 @api
 async def my_documents(request: web.Request) -> r200[list[DocumentOut]] | r401[ErrorBody] | r404[ErrorBody]:
     """My own documents (证照); an enterprise's are in its space."""
@@ -153,7 +147,7 @@ async def my_document(request: web.Request, document_id: str, /) -> r200[Documen
     session = await current_session(request)
     today = app[keys.CLOCK].today()
     async with transaction(app) as db:
-        person, holders = await _holders(db, session.openid, today)
+        person, holders = await people.require_holders(db, session.openid, today)
         document = await documents.document_for(db, document_id, holders)
         if document.holder_type == "enterprise":
             await access_log.record(db, "enterprise", document.holder_id, "enterprise_member", person.id_number,
@@ -173,7 +167,7 @@ async def show_code(request: web.Request, document_id: str, /) -> r201[ShowCodeO
     app = request.app
     session = await current_session(request)
     async with transaction(app) as db:
-        _, holders = await _holders(db, session.openid, app[keys.CLOCK].today())
+        _, holders = await people.require_holders(db, session.openid, app[keys.CLOCK].today())
         document = await documents.document_for(db, document_id, holders)
     code, expires = await documents.show_code(app, document, app[keys.CLOCK].now())
     return json_response({"code": code, "verify_path": f"/api/v1/verify/{code}", "expires_at": expires.isoformat()},
@@ -230,7 +224,7 @@ async def my_reminders(request: web.Request) -> r200[list[ReminderOut]] | r401[E
     session = await current_session(request)
     today = app[keys.CLOCK].today()
     async with transaction(app) as db:
-        _, holders = await _holders(db, session.openid, today)
+        _, holders = await people.require_holders(db, session.openid, today)
         found = await reminders.upcoming(db, holders, today)
     return json_response([ReminderOut(**r).model_dump(mode="json") for r in found])
 

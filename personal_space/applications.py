@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date, datetime
+from typing import Literal
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.calendar import WorkingCalendar
@@ -34,8 +35,8 @@ STATES = {
 }
 CONCLUDED = {"approved", "rejected", "issued", "not_accepted"}
 ACTIVE = {"pre_accepted", "accepted", "in_review", "supplement_requested", "suspended"}
-RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
-BAD_LEVELS = {"不满意", "非常不满意"}
+RatingLevel = Literal["非常满意", "满意", "基本满意", "不满意", "非常不满意"]  # 好差评, best first
+BAD_LEVELS: set[RatingLevel] = {"不满意", "非常不满意"}
 _PASSWORD_ROUNDS = 20_000
 # Failed query-password lookups per caller (address or WeChat user) and per number, in 10 minutes:
 # shared by every channel, so switching from the mini-program to the bot buys no extra guesses.
@@ -111,9 +112,17 @@ async def _announce(session: AsyncSession, application: Application, event_id: s
 
 async def deferred_of(session: AsyncSession, number: str) -> list[DeferredMaterial]:
     """The materials promised later (容缺) under the application's acceptance, by date."""
-    rows = await session.scalars(select(DeferredMaterial).where(DeferredMaterial.application_no == number)
+    return (await deferred_of_each(session, [number]))[number]
+
+
+async def deferred_of_each(session: AsyncSession, numbers: list[str]) -> dict[str, list[DeferredMaterial]]:
+    """Each application's 容缺 materials by date, in one query."""
+    found: dict[str, list[DeferredMaterial]] = {number: [] for number in numbers}
+    rows = await session.scalars(select(DeferredMaterial).where(DeferredMaterial.application_no.in_(numbers))
                                  .order_by(DeferredMaterial.due_date, DeferredMaterial.id))
-    return list(rows)
+    for material in rows:
+        found[material.application_no].append(material)
+    return found
 
 
 async def _sync_deferred(session: AsyncSession, number: str, events: list[ApplicationEvent]) -> None:
@@ -132,9 +141,17 @@ def _jsonable(materials: list[dict]) -> list[dict]:
 
 async def timeline(session: AsyncSession, number: str) -> list[ApplicationEvent]:
     """The events in the order they happened (ties: in the order they came)."""
-    rows = await session.scalars(select(ApplicationEvent).where(ApplicationEvent.application_no == number)
+    return (await timelines(session, [number]))[number]
+
+
+async def timelines(session: AsyncSession, numbers: list[str]) -> dict[str, list[ApplicationEvent]]:
+    """Each application's events in the order they happened, in one query."""
+    found: dict[str, list[ApplicationEvent]] = {number: [] for number in numbers}
+    rows = await session.scalars(select(ApplicationEvent).where(ApplicationEvent.application_no.in_(numbers))
                                  .order_by(ApplicationEvent.occurred_at, ApplicationEvent.id))
-    return list(rows)
+    for event in rows:
+        found[event.application_no].append(event)
+    return found
 
 
 def _recompute(application: Application, events: list[ApplicationEvent], calendar: WorkingCalendar,
@@ -168,11 +185,12 @@ def _paused_working_days(events: list[ApplicationEvent], calendar: WorkingCalend
 
 
 async def applications_of(session: AsyncSession, holders: list[tuple[str, str]]) -> list[Application]:
+    """The applications of these applicants (a person, their enterprises), latest change first."""
     if not holders:
         return []
-    rows = await session.scalars(select(Application).where(or_(*[
-        (Application.applicant_type == t) & (Application.applicant_id == i) for t, i in holders]))
-        .order_by(Application.updated_at.desc()))
+    rows = await session.scalars(select(Application)
+                                 .where(tuple_(Application.applicant_type, Application.applicant_id).in_(holders))
+                                 .order_by(Application.updated_at.desc(), Application.application_no))
     return list(rows)
 
 
@@ -196,7 +214,7 @@ async def application_for(session: AsyncSession, number: str, holders: list[tupl
     raise ApplicationNotFound()
 
 
-async def rate(session: AsyncSession, application: Application, level: str, reason: str | None, by: str,
+async def rate(session: AsyncSession, application: Application, level: RatingLevel, reason: str | None, by: str,
                now: datetime) -> ApplicationRating:
     """好差评 by the owner of a concluded application, once; the two bad levels need a reason
     and are left for the hotline to follow up."""

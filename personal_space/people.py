@@ -91,10 +91,10 @@ async def bind(session: AsyncSession, openid: str, unionid: str | None, id_numbe
 
 
 async def bound_person(session: AsyncSession, openid: str) -> Person | None:
-    account = await session.get(WeChatAccount, openid)
-    if account is None or account.id_number is None:
-        return None
-    return await session.get(Person, account.id_number)
+    """The person this WeChat account is bound to, or None (unknown or not yet bound), in one
+    query: every chat turn and mini-program request of a bound user asks."""
+    return await session.scalar(select(Person).join(WeChatAccount, WeChatAccount.id_number == Person.id_number)
+                                .where(WeChatAccount.openid == openid))
 
 
 async def person(session: AsyncSession, id_number: str) -> Person | None:
@@ -140,6 +140,12 @@ async def holders(session: AsyncSession, person: Person, today: date) -> list[tu
                                              for m in await memberships(session, person.id_number, today)]
 
 
+async def require_holders(session: AsyncSession, openid: str, today: date) -> tuple[Person, list[tuple[str, str]]]:
+    """The bound caller and whose data they may see today; NotBound before the real-name binding."""
+    person = await require_person(session, openid)
+    return person, await holders(session, person, today)
+
+
 async def require_membership(session: AsyncSession, uscc: str, id_number: str, today: date,
                              role: str | None = None) -> Membership:
     """The person's standing in the enterprise, or EnterpriseNotFound (never "forbidden": a
@@ -177,24 +183,28 @@ async def grant_agent(session: AsyncSession, uscc: str, by: str, id_number: str,
     # A known person keeps the name the identity provider confirmed: a grantor's typing never renames them.
     if await session.get(Person, agent_id) is None:
         await ensure_person(session, agent_id, name, now)
-    await revoke_agent(session, uscc, by, agent_id, now, missing_ok=True)
+    await _end_grants(session, uscc, agent_id, now)
     member = EnterpriseMember(uscc=uscc, id_number=agent_id, role=AGENT, valid_until=valid_until, granted_by=by,
                               granted_at=now)
     session.add(member)
     return member
 
 
-async def revoke_agent(session: AsyncSession, uscc: str, by: str, id_number: str, now: datetime,
-                       missing_ok: bool = False) -> None:
-    """End an agent's grants now."""
+async def revoke_agent(session: AsyncSession, uscc: str, by: str, id_number: str, now: datetime) -> None:
+    """The legal representative ends an agent's grants now."""
     await require_membership(session, uscc, by, now.date(), role=LEGAL_REPRESENTATIVE)
+    if not await _end_grants(session, uscc, id_number, now):
+        raise NotFound("该人员不是本企业的经办人", code="member_not_found")
+
+
+async def _end_grants(session: AsyncSession, uscc: str, id_number: str, now: datetime) -> int:
+    """Revoke the agent's unrevoked grants (the caller has checked who asks); how many there were."""
     grants = (await session.scalars(select(EnterpriseMember).where(
         EnterpriseMember.uscc == uscc, EnterpriseMember.id_number == id_number, EnterpriseMember.role == AGENT,
         EnterpriseMember.revoked_at.is_(None)))).all()
-    if not grants and not missing_ok:
-        raise NotFound("该人员不是本企业的经办人", code="member_not_found")
     for grant in grants:
         grant.revoked_at = now
+    return len(grants)
 
 
 async def members(session: AsyncSession, uscc: str, today: date) -> list[tuple[EnterpriseMember, Person]]:

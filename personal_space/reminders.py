@@ -31,6 +31,7 @@ from core.datafile import load_model
 from core.db import transaction
 from core.outbox import Draft, enqueue
 from core.tasks import worker
+from personal_space.documents import held_by
 from personal_space.models import Application, DeferredMaterial, Document, EnterpriseMember, WeChatAccount
 from personal_space.people import LEGAL_REPRESENTATIVE
 
@@ -193,18 +194,21 @@ reminder_planner_context = worker("reminder planning", _plan, PLAN_INTERVAL, log
 async def upcoming(session: AsyncSession, holders: list[tuple[str, str]], today: date) -> list[dict]:
     """What the holders will be reminded of: licences in force that expire within the longest
     stage, with the day of their next reminder, soonest first."""
+    if not holders:
+        return []
     stages = load_stages()
     horizon = today + timedelta(days=max(max(stages.default), *(max(s) for s in stages.kinds.values())))
-    found = []
-    for holder_type, holder_id in holders:
-        rows = await session.scalars(select(Document).where(
-            Document.holder_type == holder_type, Document.holder_id == holder_id, Document.status == "valid",
-            Document.valid_until >= today, Document.valid_until <= horizon))
-        for document in rows:
-            left = (document.valid_until - today).days
-            ahead = [d for d in stages.kinds.get(document.kind, stages.default) if d <= left]
-            found.append({"document_id": document.id, "kind": document.kind, "holder_name": document.holder_name,
-                          "valid_until": document.valid_until, "days_left": left,
-                          "next_reminder_on": document.valid_until - timedelta(days=max(ahead)) if ahead else None,
-                          "message": f"{document.kind}{_stage_text(left)}"})
-    return sorted(found, key=lambda r: (r["valid_until"], r["kind"]))
+    rows = await session.scalars(select(Document).where(
+        held_by(holders), Document.status == "valid", Document.valid_until >= today, Document.valid_until <= horizon))
+    rank = {holder: position for position, holder in enumerate(holders)}  # a tie: the person's own first
+    ordered = sorted(rows, key=lambda d: (d.valid_until, d.kind, rank[(d.holder_type, d.holder_id)], d.id))
+    return [_upcoming_entry(document, today, stages) for document in ordered]
+
+
+def _upcoming_entry(document: Document, today: date, stages: StageFile) -> dict:
+    left = (document.valid_until - today).days
+    ahead = [d for d in stages.kinds.get(document.kind, stages.default) if d <= left]
+    return {"document_id": document.id, "kind": document.kind, "holder_name": document.holder_name,
+            "valid_until": document.valid_until, "days_left": left,
+            "next_reminder_on": document.valid_until - timedelta(days=max(ahead)) if ahead else None,
+            "message": f"{document.kind}{_stage_text(left)}"}

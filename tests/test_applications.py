@@ -4,7 +4,9 @@ with suspensions, 补齐补正 and 容缺, who may look one up, and 好差评.""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
+from core import keys
 from tests.personal_space_helpers import ALICE, BOB, event_id, signed
 from tests.test_personal_space import app_client, citizen  # noqa: F401 - app_client is a fixture
 
@@ -53,6 +55,36 @@ async def alice(as_citizen):
 @pytest.fixture
 async def bob(as_citizen):
     return await as_citizen("openid-bob", BOB)
+
+
+async def test_listing_my_applications_takes_as_many_statements_for_ten_as_for_one(app_client, push, alice):
+    engine = app_client.server.app[keys.ENGINE].sync_engine
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    async def listed() -> tuple[list[dict], int]:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            response = await app_client.get("/api/v1/me/applications", headers=alice)
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        return await response.json(), len(statements)
+
+    async def pushed(first: int, last: int) -> None:
+        for i in range(first, last):
+            await push("accepted", "2026-11-05T10:12:00+08:00", number=f"SX202611050{i:05d}",
+                       deferred_materials=[{"name": "健康证明", "due_date": "2026-11-20"}])
+
+    await pushed(0, 1)
+    one, for_one = await listed()
+    await pushed(1, 10)
+    ten, for_ten = await listed()
+    assert [(len(a["timeline"]), len(a["deferred_materials"])) for a in one] == [(1, 1)]
+    assert [(len(a["timeline"]), len(a["deferred_materials"])) for a in ten] == [(1, 1)] * 10
+    assert for_ten == for_one
 
 
 async def test_a_repeated_event_is_applied_once(app_client, push, alice):
@@ -119,3 +151,14 @@ async def test_rating_a_concluded_application(app_client, push, alice, bob):
     assert rated.status == 201 and (await rated.json())["needs_follow_up"] is True
     twice = await app_client.post(url, json={"level": "满意"}, headers=alice)
     assert twice.status == 409 and (await twice.json())["error"]["code"] == "already_rated"
+
+
+async def test_the_five_rating_levels_are_in_the_openapi_document_and_no_other_is_taken(app_client, push, alice):
+    spec = await (await app_client.get("/api/openapi.json")).json()
+    assert spec["components"]["schemas"]["RatingIn"]["properties"]["level"]["enum"] == [
+        "非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+    await push("approved", "2026-11-12T10:00:00+08:00")
+    response = await app_client.post(f"/api/v1/applications/{NUMBER}/rating", json={"level": "还行"}, headers=alice)
+    assert response.status == 400
+    assert (await response.json())["error"]["details"] == [
+        {"field": "level", "message": "应为以下之一：'非常满意', '满意', '基本满意', '不满意' or '非常不满意'"}]
