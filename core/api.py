@@ -11,6 +11,7 @@ feeds the OpenAPI document, so the schema cannot drift from the code.
 from __future__ import annotations
 
 import functools
+import re
 import typing
 from typing import Annotated, Any
 
@@ -69,7 +70,8 @@ def _describe(err: dict[str, Any]) -> str:
     if kind == "string_too_short":
         return f"至少 {ctx.get('min_length')} 个字符"
     if kind in ("literal_error", "enum"):
-        return f"应为以下之一：{ctx.get('expected', '')}"
+        expected = str(ctx.get("expected", ""))  # pydantic's English: "'a', 'b' or 'c'"
+        return "应为以下之一：" + ("、".join(re.findall(r"'([^']*)'", expected)) or expected)
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
     return "无效"

@@ -161,4 +161,4 @@ async def test_the_five_rating_levels_are_in_the_openapi_document_and_no_other_i
     response = await app_client.post(f"/api/v1/applications/{NUMBER}/rating", json={"level": "还行"}, headers=alice)
     assert response.status == 400
     assert (await response.json())["error"]["details"] == [
-        {"field": "level", "message": "应为以下之一：'非常满意', '满意', '基本满意', '不满意' or '非常不满意'"}]
+        {"field": "level", "message": "应为以下之一：非常满意、满意、基本满意、不满意、非常不满意"}]
