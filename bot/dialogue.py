@@ -18,7 +18,8 @@ from bot.messages import Incoming, Reply
 from bot.texts import CANCELLED, HELP, NOT_UNDERSTOOD, UNSUPPORTED, WELCOME, choice, numbered
 from bot.turn import Turn
 from core import keys
-from intents.understanding import Reading, Target, Understanding, understand
+from intents.entities import Entities
+from intents.understanding import Reading, Target, understand
 
 log = logging.getLogger("bot")
 
@@ -68,24 +69,19 @@ async def _route(turn: Turn) -> str | Reply:
     if incoming.msg_type not in ("text", "voice") or not turn.text:  # voice: WeChat's recognised text
         return UNSUPPORTED.get(incoming.msg_type, "收到。目前我只能读懂文字，请用文字告诉我您要办理的事情。")
     understood = understand(turn.text, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
-    log.debug("understood", extra={"intent": understood.intent, "confidence": round(understood.confidence, 3)})
-    intent = _by_number(understood)
-    if intent == "out_of_scope" and understood.alternatives:
-        return _clarify(turn, understood.alternatives)
-    if intent == "guide" and understood.confidence < SURE and understood.alternatives:
+    log.debug("understood", extra={"intent": understood.intent, "confidence": understood.confidence})
+    if understood.intent == "out_of_scope" and understood.alternatives:
+        return _clarify(turn, understood.alternatives, understood.entities)
+    if understood.intent == "guide" and understood.confidence < SURE and understood.alternatives:
         main = Reading(understood.intent, understood.confidence, understood.target)
-        return _clarify(turn, [main, *understood.alternatives])
-    return await _start(turn, intent, understood.target, understood)
+        return _clarify(turn, [main, *understood.alternatives], understood.entities)
+    return await _start(turn, understood.intent, understood.target, **_numbers(understood.entities))
 
 
-def _by_number(understood: Understanding) -> str:
-    """A GD or SX number settles an unsure reading: it says which lookup is meant."""
-    if understood.intent in ("out_of_scope", "progress_query", "complaint_status", "greet", "help"):
-        if understood.entities.ticket_no and not understood.entities.application_no:
-            return "complaint_status"
-        if understood.entities.application_no and not understood.entities.ticket_no:
-            return "progress_query"
-    return understood.intent
+def _numbers(entities: Entities) -> dict[str, str | None]:
+    """What a flow takes from the message itself: its application and ticket numbers, as plain
+    values (kept in the conversation while a clarifying question waits for its answer)."""
+    return {"application_no": entities.application_no, "ticket_no": entities.ticket_no}
 
 
 async def _event(turn: Turn) -> str | Reply:
@@ -98,26 +94,24 @@ async def _event(turn: Turn) -> str | Reply:
         if intent is None:
             return HELP
         turn.conversation.leave()
-        return await _start(turn, intent, None, None)
+        return await _start(turn, intent)
     return ""  # unsubscribe, VIEW, scans…: nothing to say
 
 
-async def _start(turn: Turn, intent: str, target: Target | None, understood: Understanding | None) -> str | Reply:
-    entities = understood.entities if understood else None
+async def _start(turn: Turn, intent: str, target: Target | None = None, *, application_no: str | None = None,
+                 ticket_no: str | None = None) -> str | Reply:
+    """Enter the flow of `intent`; a number the message gave goes straight to its lookup."""
     if intent == "guide":
         if target is None:
             turn.conversation.leave()
             return "请告诉我您要办什么事，例如“我要开饭店”“办理居住证”“新生儿落户”。"
         return await guide.start(turn, target)
     if intent == "progress_query":
-        return await progress.start(turn, entities.application_no if entities else None)
-    if intent == "complaint_file":
-        if understood is None:  # from the menu: nothing said yet
-            turn.conversation.enter("complaint", "content", type="投诉")
-            return "请描述您要反映的问题：发生了什么、持续多久、希望怎样解决。（回复“取消”退出）"
+        return await progress.start(turn, application_no)
+    if intent == "complaint_file":  # from the menu the text is empty: the flow asks for the content
         return await complaint.start(turn)
     if intent == "complaint_status":
-        return await tickets_status.start(turn, entities.ticket_no if entities else None)
+        return await tickets_status.start(turn, ticket_no)
     if intent == "my_documents":
         return await documents.start(turn)
     if intent == "rating":
@@ -138,16 +132,17 @@ def _label(reading: Reading) -> str:
     return INTENT_LABELS.get(reading.intent, reading.intent)
 
 
-def _clarify(turn: Turn, alternatives: list[Reading]) -> str:
+def _clarify(turn: Turn, readings: list[Reading], entities: Entities) -> str:
+    """Ask which of `readings` was meant; the pick starts it with the message's text and numbers."""
     options = []
-    for reading in alternatives[:4]:
+    for reading in readings[:4]:
         if reading.intent in INTENT_LABELS and _label(reading) not in [o["label"] for o in options]:
             options.append({"label": _label(reading), "intent": reading.intent,
                             "target": None if reading.target is None else reading.target.__dict__})
     if not options:
         turn.conversation.leave()
         return NOT_UNDERSTOOD
-    turn.conversation.enter("clarify", "pick", options=options, text=turn.text)
+    turn.conversation.enter("clarify", "pick", options=options, text=turn.text, numbers=_numbers(entities))
     return f"您是想：\n{numbered([o['label'] for o in options])}\n请回复序号；都不是请换个说法。"
 
 
@@ -157,10 +152,9 @@ async def _clarified(turn: Turn) -> str | Reply:
     if picked is None:
         turn.conversation.leave()
         return await _route(turn)  # not a pick: read it as a new message
-    option = options[picked]
-    said = turn.conversation.data["text"]
+    option, asked = options[picked], turn.conversation.data
     target = Target(**option["target"]) if option["target"] else None
-    understood = understand(said, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
     turn.conversation.leave()
-    original = Turn(turn.app, Incoming(**{**turn.incoming.__dict__, "content": said}), turn.conversation, turn._person)
-    return await _start(original, option["intent"], target, understood)
+    original = Turn(turn.app, Incoming(**{**turn.incoming.__dict__, "content": asked["text"]}), turn.conversation)
+    # A question asked before numbers were kept has none: the lookup then asks for its number.
+    return await _start(original, option["intent"], target, **asked.get("numbers", {}))

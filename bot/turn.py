@@ -1,12 +1,15 @@
 """One message being answered: the app, the message, the conversation, and the sender as the
-service knows them (the real-name binding, looked up once per turn)."""
+service knows them (the real-name binding, read at most once a minute per conversation)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversation import Conversation
 from bot.messages import Incoming
@@ -33,7 +36,6 @@ class Turn:
     app: web.Application
     incoming: Incoming
     conversation: Conversation
-    _person: list = field(default_factory=list)  # [Person | None] once looked up
 
     @property
     def openid(self) -> str:
@@ -43,8 +45,9 @@ class Turn:
     def text(self) -> str:
         return self.incoming.content.strip()
 
-    @property
+    @cached_property
     def now(self) -> datetime:
+        """The turn's one instant: what it stamps, and how fresh the binding it read is, agree."""
         return self.app[keys.CLOCK].now()
 
     @property
@@ -56,19 +59,15 @@ class Turn:
         """Numbers, phones and dates in the message, as the understanding reads them (any width or case)."""
         return extract(fold(self.text), self.today)[0]
 
-    async def person(self) -> BoundPerson | None:
-        """The bound citizen behind this WeChat user, or None. Read at most once a minute per
-        conversation: a binding made in the mini-program counts within a minute."""
-        if self._person:
-            return self._person[0]
-        cached, now = self.conversation.person, self.now.timestamp()
-        if cached is not None and now - self.conversation.person_read_at < PERSON_FRESH_SECONDS:
-            found = BoundPerson(**cached) if cached else None
-        else:
-            async with transaction(self.app) as session:
-                person = await people.bound_person(session, self.openid)
-            found = BoundPerson(person.id_number, person.name, person.phone) if person else None
-            self.conversation.person = found.__dict__ if found else {}
-            self.conversation.person_read_at = now
-        self._person.append(found)
-        return found
+    async def person(self, session: AsyncSession | None = None) -> BoundPerson | None:
+        """The bound citizen behind this WeChat user, or None. The conversation keeps the binding
+        for a minute, so it is read at most once a turn and once a minute: a binding made in the
+        mini-program counts within a minute. With `session` it is read in the caller's transaction."""
+        conversation, now = self.conversation, self.now.timestamp()
+        if conversation.person is None or now - conversation.person_read_at >= PERSON_FRESH_SECONDS:
+            async with transaction(self.app) if session is None else nullcontext(session) as reading:
+                found = await people.bound_person(reading, self.openid)
+            conversation.person = {} if found is None else {"id_number": found.id_number, "name": found.name,
+                                                            "phone": found.phone}
+            conversation.person_read_at = now
+        return BoundPerson(**conversation.person) if conversation.person else None

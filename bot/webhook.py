@@ -106,16 +106,15 @@ def _refused(error: AppError, reason: str) -> AppError:
 
 
 async def _read_body(request: web.Request) -> bytes:
-    """The body, refused once it passes BODY_LIMIT (before reading it all when announced)."""
+    """The body, refused at once when its announced length passes BODY_LIMIT, else as soon as
+    what has arrived does: aiohttp's own limit (client_max_size), set for this request only, since
+    the app's limit (MAX_BODY_BYTES) is one for every route."""
     if request.content_length is not None and request.content_length > BODY_LIMIT:
         raise _refused(BodyTooLarge(), f"content-length {request.content_length}")
-    chunks, size = [], 0
-    while chunk := await request.content.read(16384):
-        size += len(chunk)
-        if size > BODY_LIMIT:
-            raise _refused(BodyTooLarge(), f"more than {BODY_LIMIT} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await request.clone(client_max_size=BODY_LIMIT).read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _refused(BodyTooLarge(), f"more than {BODY_LIMIT} bytes") from None
 
 
 def _fields(body: bytes) -> dict[str, str]:
@@ -313,9 +312,8 @@ class Webhook:
         text = "" if reply.transfer else reply.text
         if not text:
             return
-        draft = outbox.Draft(key=f"bot_followup:{incoming.account}:{incoming.dedupe_key}", channel="wechat_custom",
-                             address=incoming.openid, recipient=f"openid:{incoming.openid}", kind="bot_followup",
-                             data={"text": text})
+        draft = outbox.wechat_text(key=f"bot_followup:{incoming.account}:{incoming.dedupe_key}", openid=incoming.openid,
+                                   kind="bot_followup", text=text)
         try:
             async with transaction(app) as session:
                 await outbox.enqueue(session, [draft], app[keys.CLOCK].now())

@@ -94,6 +94,12 @@ class Draft:
     page: str | None = None
 
 
+def wechat_text(*, key: str, openid: str, kind: str, text: str) -> Draft:
+    """A customer-service text message (客服消息) to a WeChat user, as WeChatCustomSender sends it."""
+    return Draft(key=key, channel="wechat_custom", address=openid, recipient=f"openid:{openid}", kind=kind,
+                 data={"text": text})
+
+
 async def enqueue(session: AsyncSession, drafts: list[Draft], now: datetime) -> int:
     """Add messages, due now, in the caller's transaction; a key already in the outbox is
     skipped. Returns how many were new."""

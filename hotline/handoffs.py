@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, InvalidInput, NotFound
-from core.outbox import Draft, enqueue
+from core.outbox import enqueue, wechat_text
 from hotline.models import Handoff, HandoffReply
 
 WINDOW = timedelta(hours=48)
@@ -98,9 +98,8 @@ async def answer(session: AsyncSession, handoff: Handoff, author: str, text: str
     await session.flush()
     if reply.delivery == "queued":
         reply.outbox_key = f"handoff:{handoff.id}:{reply.id}"
-        await enqueue(session, [Draft(key=reply.outbox_key, channel="wechat_custom", address=handoff.openid,
-                                      recipient=f"openid:{handoff.openid}", kind="handoff_reply",
-                                      data={"text": text})], now)
+        await enqueue(session, [wechat_text(key=reply.outbox_key, openid=handoff.openid, kind="handoff_reply",
+                                            text=text)], now)
     handoff.state, handoff.taken_by, handoff.updated_at = "answered", author, now
     return reply
 

@@ -10,6 +10,10 @@
    exactly (护照, 居住证) is guide even when the classifier knew none of its words.
 5. Below THRESHOLD the answer is out_of_scope; readings close to the chosen one are listed
    as alternatives, so the bot can ask which was meant.
+6. A GD or SX number settles an unsure reading, or one of the lookups and small talk
+   ("GD20261118000042办得怎么样了", "你好，SX…"): it says which lookup is meant, and the
+   readings it settled are no alternatives. Every channel (the bot, /api/v1/nlu/parse) gets
+   that same answer.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ NAMED_TARGET = 0.75  # a search score that, confident and on a short message, na
 TIE = 0.03  # a second target this close makes the first unsure
 SHORT_MESSAGE = 8  # characters
 UNCLEAR = 0.3  # a short message this likely out_of_scope may still name a service
+NUMBER_ALONE = 0.99  # confidence of a message that is only a GD or SX number
+NAMED_LOOKUP = 0.9  # at least this sure of the lookup a message's number names
+SETTLED_BY_NUMBER = {"progress_query", "complaint_status", "greet", "help"}  # readings a number may override
 
 
 @dataclass(frozen=True)
@@ -85,23 +92,38 @@ def understand(text: str, model: IntentModel, kb: KnowledgeBase, today: date) ->
         readings["guide"], guide_options = _guide(text, probs, len(feats.content), kb)
     ranked = sorted((r for r in readings.values() if r.intent != "out_of_scope"), key=lambda r: -r.confidence)
     best = ranked[0]
-    if best.confidence < THRESHOLD or probs["out_of_scope"] > best.confidence:
-        unsure = max(probs["out_of_scope"], 1 - best.confidence)
+    unsure = best.confidence < THRESHOLD or probs["out_of_scope"] > best.confidence
+    lookup = _lookup_named(entities)
+    if lookup is not None and (unsure or best.intent in SETTLED_BY_NUMBER):
+        best, unsure = Reading(lookup, max(readings[lookup].confidence, NAMED_LOOKUP)), False
+        ranked = [r for r in ranked if r.intent not in SETTLED_BY_NUMBER]  # settled: no longer alternatives
+    if unsure:
+        doubt = max(probs["out_of_scope"], 1 - best.confidence)
         alternatives = [r for r in ranked if r.confidence >= ALTERNATIVE_MIN][:3]
-        return Understanding(text, "out_of_scope", _round(unsure), None, entities, _rounded(alternatives))
-    alternatives = [r for r in ranked[1:] if r.confidence >= max(ALTERNATIVE_MIN, best.confidence - CLOSE)]
+        return Understanding(text, "out_of_scope", _round(doubt), None, entities, _rounded(alternatives))
+    alternatives = [r for r in ranked if r.intent != best.intent
+                    and r.confidence >= max(ALTERNATIVE_MIN, best.confidence - CLOSE)]
     if best.intent == "guide":
         alternatives = guide_options + alternatives
     return Understanding(text, best.intent, _round(best.confidence), best.target, entities,
                          _rounded(alternatives[:3]))
 
 
+def _lookup_named(entities: Entities) -> str | None:
+    """The lookup a message's number names: progress_query for an application number,
+    complaint_status for a ticket number; None for neither, or both (which one is unclear)."""
+    if entities.application_no and not entities.ticket_no:
+        return "progress_query"
+    if entities.ticket_no and not entities.application_no:
+        return "complaint_status"
+    return None
+
+
 def _without_words(text: str, entities: Entities) -> Understanding:
     """A message that is only numbers, dates or punctuation."""
-    if entities.application_no and not entities.ticket_no:
-        return Understanding(text, "progress_query", 0.99, None, entities, [])
-    if entities.ticket_no and not entities.application_no:
-        return Understanding(text, "complaint_status", 0.99, None, entities, [])
+    lookup = _lookup_named(entities)
+    if lookup is not None:
+        return Understanding(text, lookup, NUMBER_ALONE, None, entities, [])
     if entities.application_no and entities.ticket_no:
         both = [Reading("progress_query", 0.5), Reading("complaint_status", 0.5)]
         return Understanding(text, "out_of_scope", 0.5, None, entities, both)

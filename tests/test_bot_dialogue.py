@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.signing import Credentials, event_message, message_xml, text_message
+from bot.texts import NEED_BINDING
 from core import keys
 from core.clock import SHANGHAI
 from core.db import transaction
 from hotline.models import Handoff, Ticket
-from tests.personal_space_helpers import ALICE, SECRETS, event_id, signed
+from tests.personal_space_helpers import ALICE, BOB, SECRETS, event_id, signed
 from tests.test_personal_space import bind
 
 _ids = itertools.count(1000)
@@ -249,6 +251,58 @@ async def test_an_unsure_reading_asks_which_was_meant(user):
     lookup = await user.say("查一下")
     assert "查工单进度" in lookup and "查办件进度" in lookup
     assert "办件编号" in await user.say("查办件进度")
+
+
+async def test_a_number_says_which_lookup_is_meant(user):
+    # read as /api/v1/nlu/parse reads them (test_nlu_api): the number settles an unsure reading or small talk
+    assert await user.say("GD20261118000042办得怎么样了") == "为保护您的信息，请发送登记该工单时留下的手机号码。"
+    assert "已退出" in await user.say("取消")
+    assert await user.say("你好，SX20261105000123") == "请输入该办件的查询密码（受理回执上的数字），回复“取消”退出。"
+
+
+@pytest.mark.parametrize("pick, lookup", [
+    ("1", "请输入该办件的查询密码（受理回执上的数字），回复“取消”退出。"),
+    ("2", "为保护您的信息，请发送登记该工单时留下的手机号码。"),
+])
+async def test_the_picked_lookup_takes_the_number_the_unclear_message_gave(user, pick, lookup):
+    asked = await user.say("SX20261105000123 GD20261118000042")
+    assert asked == "您是想：\n1. 查办件进度\n2. 查工单进度\n请回复序号；都不是请换个说法。"
+    assert await user.say(pick) == lookup  # not "please send the number": the message gave it
+
+
+@contextmanager
+def binding_reads(bot):
+    """Counts the statements that read a WeChat user's real-name binding."""
+    reads = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if "wechat_accounts" in statement:
+            reads.append(statement)
+
+    engine = bot.server.app[keys.ENGINE].sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield reads
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+
+async def test_the_binding_is_read_at_most_once_a_minute_per_conversation(alice, user, bot, clock):
+    with binding_reads(bot) as reads:
+        await alice.say("我要投诉，小区门口的路灯坏了一个多月没人修")
+        for answer in ("滨江路88号", "1", "1", "1"):  # the contact step and the filing both need the binding
+            await alice.say(answer)
+        assert len(reads) == 1
+        assert await user.say("我的证照") == NEED_BINDING
+        assert len(reads) == 2
+
+    async def post(path, body, **kwargs):
+        return await signed(bot, path, body, now=clock.now().timestamp(), **kwargs)
+
+    await bind(post, user.openid, BOB)
+    assert await user.say("我的证照") == NEED_BINDING  # the binding read a moment ago still counts
+    clock.advance(timedelta(seconds=60))
+    assert await user.say("我的证照") == "暂未查到您名下的电子证照。\n完整内容请在“政务掌上办”小程序查看。"
 
 
 async def test_failed_lookups_in_the_mini_program_count_in_the_chat_too(user, bot):

@@ -251,33 +251,36 @@ def _bad_requests(now: int) -> dict[str, dict]:
     }
 
 
-# case → (status in plain mode, in safe mode): in safe mode a body without a valid Encrypt
+# case → (status, code) in plain mode, in safe mode: in safe mode a body without a valid Encrypt
 # fails msg_signature (403) once it parses at all.
-REFUSED = {"forged signature": (403, 403), "stale timestamp": (403, 403), "future timestamp": (403, 403),
-           "malformed XML": (400, 400), "XML bomb": (400, 400), "external entity": (400, 400),
-           "oversized body": (413, 413), "oversized chunked body": (413, 413), "not a message": (400, 403)}
+FORGED, STALE = (403, "wechat_signature_invalid"), (403, "wechat_timestamp_out_of_window")
+INVALID, FORBIDDEN = (400, "wechat_message_invalid"), (400, "wechat_xml_forbidden")
+TOO_LARGE = (413, "payload_too_large")
+REFUSED = {"forged signature": (FORGED, FORGED), "stale timestamp": (STALE, STALE), "future timestamp": (STALE, STALE),
+           "malformed XML": (INVALID, INVALID), "XML bomb": (FORBIDDEN, FORBIDDEN),
+           "external entity": (FORBIDDEN, FORBIDDEN), "oversized body": (TOO_LARGE, TOO_LARGE),
+           "oversized chunked body": (TOO_LARGE, TOO_LARGE), "not a message": (INVALID, FORGED)}
 
 
-async def _refused_without_a_trace(wechat: WeChat, redis_url: str, status: int, **changes) -> None:
+async def _refused_without_a_trace(wechat: WeChat, redis_url: str, refusal: tuple[int, str], **changes) -> None:
     before = await _snapshot(wechat.app, redis_url)
     started = time.perf_counter()
     response = await wechat.post(wechat.text("转人工", openid="openid-attacker"), **changes)
-    assert response.status == status, await response.text()
-    assert (await response.json())["error"]["code"]
+    assert (response.status, (await response.json())["error"]["code"]) == refusal
     assert time.perf_counter() - started < 1.0
     assert await _snapshot(wechat.app, redis_url) == before
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
 async def test_bad_input_is_refused_quickly_without_touching_state(wechat, redis_url, case):
-    status = REFUSED[case][wechat.credentials.safe_mode]
-    await _refused_without_a_trace(wechat, redis_url, status, **_bad_requests(wechat.now())[case])
+    refusal = REFUSED[case][wechat.credentials.safe_mode]
+    await _refused_without_a_trace(wechat, redis_url, refusal, **_bad_requests(wechat.now())[case])
 
 
 async def test_safe_mode_refuses_a_forged_msg_signature_an_encrypted_bomb_and_plain_messages(safe, redis_url):
-    await _refused_without_a_trace(safe, redis_url, 403, query={"msg_signature": "0" * 40})
+    await _refused_without_a_trace(safe, redis_url, FORGED, query={"msg_signature": "0" * 40})
     plain_xml = safe.text("转人工", openid="openid-attacker").encode()  # correctly signed, not encrypted
-    await _refused_without_a_trace(safe, redis_url, 403, body=plain_xml,
+    await _refused_without_a_trace(safe, redis_url, FORGED, body=plain_xml,
                                    query={"encrypt_type": "", "msg_signature": ""})
     before = await _snapshot(safe.app, redis_url)
     response = await safe.post(BOMB)  # signed and encrypted correctly: the DTD is inside

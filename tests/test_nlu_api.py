@@ -29,6 +29,17 @@ async def test_numbers_entities_and_dates_use_the_service_clock(client):
     assert body["entities"]["dates"] == [{"text": "昨天", "start": "2026-11-17", "end": "2026-11-17"}]
 
 
+async def test_a_number_says_which_lookup_an_unsure_or_small_talk_reading_means(client):
+    # the classifier alone reads the first as out_of_scope and the second as a greeting
+    asked = await parse(client, "GD20261118000042办得怎么样了")
+    assert (asked["intent"], asked["confidence"], asked["alternatives"]) == ("complaint_status", 0.9, [])
+    greeted = await parse(client, "你好，SX20261105000123")
+    assert (greeted["intent"], greeted["confidence"], greeted["alternatives"]) == ("progress_query", 0.9, [])
+    both = await parse(client, "SX20261105000123 GD20261118000042")  # which lookup is unclear: ask
+    assert (both["intent"], [r["intent"] for r in both["alternatives"]]) == (
+        "out_of_scope", ["progress_query", "complaint_status"])
+
+
 async def test_an_id_number_is_only_ever_returned_masked_and_never_logged(client, caplog):
     caplog.set_level(logging.DEBUG)
     text = "我的身份证11010519491231002X，电话13800138000，社保卡丢了怎么补办"

@@ -83,6 +83,16 @@ def test_a_number_alone_says_what_it_is(nlu, text, intent):
     assert (result.intent, result.confidence >= 0.9) == (intent, True)
 
 
+@pytest.mark.parametrize("text, intent", [
+    ("GD20261118000042办得怎么样了", "complaint_status"),
+    ("你好，GD20261118000042", "complaint_status"),
+    ("帮我看看SX20261105000123", "progress_query"),
+])
+def test_a_number_among_a_few_unsure_or_small_talk_words_says_which_lookup(nlu, text, intent):
+    result = parse(nlu, text)
+    assert (result.intent, result.confidence >= 0.9, [r.intent for r in result.alternatives]) == (intent, True, [])
+
+
 def test_a_long_complaint_of_several_sentences(nlu):
     text = ("我住在洪山区珞南街道某某小区，楼下的烧烤店每天营业到凌晨两点，油烟直接往楼上飘。"
             "晚上十一点以后还有客人大声喧哗，老人孩子根本睡不着。我们找过物业和店家好几次都没有用。"

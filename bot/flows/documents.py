@@ -11,10 +11,10 @@ from personal_space import documents
 
 async def start(turn: Turn) -> str:
     turn.conversation.leave()
-    person = await turn.person()
-    if person is None:
-        return NEED_BINDING
     async with transaction(turn.app) as session:
+        person = await turn.person(session)
+        if person is None:
+            return NEED_BINDING
         found = await documents.documents_of(session, "person", person.id_number)
         lines = [f"{mask_name(person.name)}，您的证照（共{len(found)}个）："]
         for document in found:

@@ -24,7 +24,8 @@ async def start(turn: Turn, target: Target) -> str:
         return fit(_item_text(kb.item(target.id)))
     scenario = kb.scenario(target.id)
     turn.conversation.enter("guide", "question", scenario=scenario.id, answers={})
-    return _summary(scenario, len(kb.checklist(scenario.id, {}).materials)) + "\n\n" + await _next(turn, scenario)
+    checklist = kb.checklist(scenario.id, {})
+    return _summary(scenario, len(checklist.materials)) + "\n\n" + await _next(turn, checklist)
 
 
 def _summary(scenario: Scenario, materials: int) -> str:
@@ -36,33 +37,34 @@ def _summary(scenario: Scenario, materials: int) -> str:
     return "\n".join(lines)
 
 
-async def _next(turn: Turn, scenario: Scenario) -> str:
-    """Ask the next applicable question, or answer with the checklist when none is left."""
-    answers = turn.conversation.data["answers"]
-    unanswered = _kb(turn).checklist(scenario.id, answers).unanswered  # the questions do not depend on who asks
-    if unanswered:
-        question = unanswered[0]
+async def _next(turn: Turn, checklist: Checklist) -> str:
+    """Ask the next applicable question, or answer with the checklist when none is left.
+    `checklist` follows the answers so far, without what the user holds: the questions do not
+    depend on who asks, so only the final list is built again, and only when something is held."""
+    if checklist.unanswered:
+        question = checklist.unanswered[0]
         turn.conversation.data["question"] = question.id
         return f"请问：{question.text}\n{numbered([o.label for o in question.options])}\n（回复序号即可，回复“取消”退出）"
-    held: frozenset[str] = frozenset()
-    person = await turn.person()
-    if person is not None:
-        async with transaction(turn.app) as session:
-            held = await held_kinds(session, [("person", person.id_number)], turn.today)
-    checklist = _kb(turn).checklist(scenario.id, answers, held)
+    async with transaction(turn.app) as session:
+        person = await turn.person(session)
+        held = frozenset() if person is None else await held_kinds(session, [("person", person.id_number)], turn.today)
+    if held:
+        checklist = _kb(turn).checklist(checklist.scenario.id, turn.conversation.data["answers"], held)
     turn.conversation.leave()
     return fit(_checklist_text(checklist, bound=person is not None))
 
 
 async def answer(turn: Turn) -> str:
-    scenario = _kb(turn).scenario(turn.conversation.data["scenario"])
+    kb = _kb(turn)
+    scenario = kb.scenario(turn.conversation.data["scenario"])
     question = next(q for q in scenario.questions if q.id == turn.conversation.data["question"])
     labels = [o.label for o in question.options]
     picked = choice(turn.text, labels)
     if picked is None:
         return f"请回复序号 1–{len(labels)} 选择：\n{question.text}\n{numbered(labels)}"
-    turn.conversation.data["answers"][question.id] = question.options[picked].id
-    return await _next(turn, scenario)
+    answers = turn.conversation.data["answers"]
+    answers[question.id] = question.options[picked].id
+    return await _next(turn, kb.checklist(scenario.id, answers))
 
 
 def _checklist_text(checklist: Checklist, bound: bool) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.messages import Reply
 from bot.turn import Turn
 from core.db import transaction
-from core.outbox import Draft, enqueue
+from core.outbox import enqueue, wechat_text
 from hotline import handoffs
 
 HANDED_OVER = "正在为您转接人工客服，请稍候，客服会尽快回复您（工作时间8:30—17:30）。"
@@ -17,9 +17,8 @@ async def start(turn: Turn) -> Reply:
     async with transaction(turn.app) as session:
         handoff = await handoffs.open_handoff(session, turn.openid, turn.conversation.transcript, turn.now)
         # A transfer reply carries no text: the user hears of it by customer-service message.
-        await enqueue(session, [Draft(key=f"handoff:{handoff.id}:opened:{turn.incoming.dedupe_key}",
-                                      channel="wechat_custom", address=turn.openid, recipient=f"openid:{turn.openid}",
-                                      kind="bot_followup", data={"text": HANDED_OVER})], turn.now)
+        await enqueue(session, [wechat_text(key=f"handoff:{handoff.id}:opened:{turn.incoming.dedupe_key}",
+                                            openid=turn.openid, kind="bot_followup", text=HANDED_OVER)], turn.now)
     turn.conversation.leave()
     turn.conversation.handoff = True
     return Reply(text=HANDED_OVER, transfer=True)
