@@ -98,6 +98,13 @@ class Settings(BaseSettings):
             raise ValueError(f"无法识别的 Redis 地址 {_without_password(value)!r}，应为 redis://主机:端口/库号")
         return value.strip()
 
+    @field_validator("wechat_token")
+    @classmethod
+    def _wechat_token(cls, value: str | None) -> str | None:
+        if value and not (3 <= len(value) <= 32 and value.isascii() and value.isprintable() and " " not in value):
+            raise ValueError("WECHAT_TOKEN 应为 3–32 个字符的字母、数字或符号，与微信公众平台服务器配置中的 Token 一致")
+        return value or None
+
     @field_validator("wechat_aes_key")
     @classmethod
     def _aes_key(cls, value: str | None) -> str | None:

@@ -170,7 +170,7 @@ def test_the_embedded_default_has_a_development_token_and_nothing_else_does(tmp_
     assert webhook_token(embedded) == DEV_TOKEN
     assert webhook_token(load_settings(database_url=f"sqlite:///{tmp_path}/db.sqlite", wechat_app_id="wx1")) is None
     assert webhook_token(load_settings(database_url="postgresql://u@h/db")) is None
-    assert webhook_token(load_settings(database_url="postgresql://u@h/db", wechat_token="t")) == "t"
+    assert webhook_token(load_settings(database_url="postgresql://u@h/db", wechat_token="tok")) == "tok"
 
 
 def test_reply_text_survives_any_characters():

@@ -24,6 +24,8 @@ def run_server(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProc
     ({"PORT": "eighty"}, "PORT"),
     ({"INTEGRATION_CLIENTS": "{not json"}, "INTEGRATION_CLIENTS"),
     ({"WECHAT_AES_KEY": "short"}, "WECHAT_AES_KEY"),
+    ({"WECHAT_TOKEN": "t"}, "WECHAT_TOKEN"),  # WeChat takes 3 to 32 characters: this one could never match
+    ({"WECHAT_TOKEN": "x" * 33}, "WECHAT_TOKEN"),
 ])
 def test_a_bad_setting_stops_startup_with_one_clear_line(env, name, tmp_path):
     result = run_server(env=env, cwd=tmp_path)
