@@ -73,36 +73,54 @@ async def _state_context(app: web.Application) -> AsyncIterator[None]:
     await app[keys.STATE].close()
 
 
-PROBES = frozenset({"/healthz", "/readyz", "/metrics"})
-
-
-@web.middleware
-async def _probes_only(request: web.Request, handler) -> web.StreamResponse:
-    """A worker's listener answers the probes and its metrics, none of the service's API."""
-    if request.path not in PROBES:
-        raise web.HTTPNotFound()
-    return await handler(request)
-
-
-def create_app(settings: Settings, *, clock: Clock | None = None, probes_only: bool = False) -> web.Application:
-    """Compose the service. Nothing does I/O until the app starts (cleanup contexts)."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware,
-                                       *([_probes_only] if probes_only else []), integration_middleware],
+def _process_app(settings: Settings, clock: Clock | None, *middlewares) -> web.Application:
+    """What every process has, serving or working: its settings and clock, the database, the state
+    store, the working-day calendar (and the hook that moves stored deadlines with it), the WeChat
+    client, /healthz, /readyz and /metrics."""
+    app = web.Application(middlewares=[request_id_middleware, error_middleware, *middlewares],
                           client_max_size=settings.max_body_bytes)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or Clock()
     app[keys.CALENDAR_HOOKS] = []
-    app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context, wechat_context,
-                            outbox_worker_context])
+    app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context, wechat_context])
+    hotline.setup_calendar_hook(app)
+    health.setup(app)
+    metrics.setup(app)
+    return app
+
+
+def _add_workers(app: web.Application) -> None:
+    """The background work: outbox delivery, reminder planning, ticket escalation, bad-rating
+    follow-up; and the database gauges that show whether it keeps up. Last, so that on the way
+    out the jobs stop before anything they use is closed."""
+    metrics.export_database_gauges(app)
+    app.cleanup_ctx.append(outbox_worker_context)
+    personal_space.setup_workers(app)
+    hotline.setup_workers(app)
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The service: its HTTP API, and with RUN_WORKERS (the embedded default) the background work
+    in the same process. Nothing does I/O until the app starts (cleanup contexts)."""
+    app = _process_app(settings, clock, integration_middleware)
     knowledge_base.setup(app)
     intents.setup(app)
     personal_space.setup(app)
     hotline.setup(app)
     bot.setup(app)
-    health.setup(app)
-    metrics.setup(app)
     miniapp_api.setup(app)
     openapi.setup(app)
+    if settings.run_workers:
+        _add_workers(app)
+    return app
+
+
+def create_worker_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    """The background work alone, whatever RUN_WORKERS says, with the probes and metrics. None of
+    the API: no job reads the knowledge base, the intent model or the category suggester, which
+    take most of a web process's start-up time and memory."""
+    app = _process_app(settings, clock)
+    _add_workers(app)
     return app
 
 
@@ -137,11 +155,10 @@ def _serve(settings: Settings) -> int:
 
 
 def _work(settings: Settings, port: int | None) -> int:
-    """The background work alone (outbox delivery, reminder planning, ticket escalation, bad-rating
-    follow-up), whatever RUN_WORKERS says: web processes run with it off, workers with this. With
-    `port`, /healthz, /readyz and /metrics (its WeChat errors, its process) answer there."""
-    app = long_lived(create_app(settings.model_copy(update={"run_workers": True}), probes_only=True))
-    return asyncio.run(_run_workers(app, port))
+    """The background work alone (`create_worker_app`): web processes run with RUN_WORKERS off,
+    workers with this. With `port`, /healthz, /readyz and /metrics (the database gauges, its
+    WeChat errors, its process) answer there."""
+    return asyncio.run(_run_workers(long_lived(create_worker_app(settings)), port))
 
 
 async def _run_workers(app: web.Application, port: int | None = None) -> int:

@@ -2,10 +2,13 @@
 
 Counted as things happen: HTTP requests by method, route *template* and status, with their
 latency; WeChat API calls that failed, by API, errcode and whether a retry can help.
-Read from the database when scraped, bounded by `SCRAPE_TIMEOUT`: the outbox backlog and failures
-by channel, and the open 12345 tickets that are overdue or carry a yellow or red card. A database
-that does not answer leaves those gauges out and sets `zsb_database_scrape_success` to 0; the page
-itself still answers 200. Process, garbage-collector and Python metrics come from prometheus-client.
+Read from the database when scraped, bounded by `SCRAPE_TIMEOUT`, and only by a process that runs
+the background work (a worker, or the service with RUN_WORKERS on): the outbox backlog and failures
+by channel, and the open 12345 tickets that are overdue or carry a yellow or red card. Those are
+what the workers work off, and a web process with RUN_WORKERS=false would only repeat the same
+queries on every scrape. A database that does not answer leaves those gauges out and sets
+`zsb_database_scrape_success` to 0; the page itself still answers 200. Process, garbage-collector
+and Python metrics come from prometheus-client.
 
 Every process keeps its own counters, so Prometheus scrapes every instance (and sums them).
 Who may read the page: with `METRICS_TOKEN` set, a caller presenting it as a bearer token; without
@@ -53,7 +56,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 
 class Metrics:
-    """This app's registry and the metrics in it."""
+    """This app's registry and the metrics in it; `database` once the app exports those gauges."""
 
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry()
@@ -64,13 +67,7 @@ class Metrics:
         self.wechat_errors = Counter(
             "zsb_wechat_api_errors", "WeChat API calls that failed; errcode -1 is a timeout, connection or HTTP error",
             ("api", "errcode", "kind"), registry=registry)
-        self.database = _DatabaseGauges()
-        registry.register(self.database)
-        self.scrape_success = Gauge("zsb_database_scrape_success",
-                                    "1 when this scrape read the database gauges, 0 when the database did not answer",
-                                    registry=registry)
-        self.scrape_seconds = Gauge("zsb_database_scrape_duration_seconds", "Time spent reading the database gauges",
-                                    registry=registry)
+        self.database: _DatabaseGauges | None = None
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
         GCCollector(registry=registry)
@@ -93,24 +90,30 @@ class Metrics:
     def count_wechat_error(self, api: str, error: WeChatError) -> None:
         self.wechat_errors.labels(api, str(error.code), "permanent" if error.permanent else "temporary").inc()
 
-    async def scrape_database(self, app: web.Application) -> None:
-        """Read the database gauges, or record that they could not be read: they are then left out,
-        since a stale or zero value would read as current."""
-        started = time.perf_counter()
-        try:
-            self.database.read = await asyncio.wait_for(_read_database(app), SCRAPE_TIMEOUT)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not read"; the page still answers
-            log.warning("metrics: database gauges not read", extra={"reason": type(exc).__name__})
-            self.database.read = None
-        self.scrape_success.set(0 if self.database.read is None else 1)
-        self.scrape_seconds.set(time.perf_counter() - started)
-
 
 class _DatabaseGauges(Collector):
     """The gauges read from the database by the current scrape; none when it could not read them."""
 
-    def __init__(self) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.read: _DatabaseRead | None = None
+        registry.register(self)
+        self.success = Gauge("zsb_database_scrape_success",
+                             "1 when this scrape read the database gauges, 0 when the database did not answer",
+                             registry=registry)
+        self.seconds = Gauge("zsb_database_scrape_duration_seconds", "Time spent reading the database gauges",
+                             registry=registry)
+
+    async def scrape(self, app: web.Application) -> None:
+        """Read the gauges, or record that they could not be read: they are then left out, since a
+        stale or zero value would read as current."""
+        started = time.perf_counter()
+        try:
+            self.read = await asyncio.wait_for(_read_database(app), SCRAPE_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not read"; the page still answers
+            log.warning("metrics: database gauges not read", extra={"reason": type(exc).__name__})
+            self.read = None
+        self.success.set(0 if self.read is None else 1)
+        self.seconds.set(time.perf_counter() - started)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         read = self.read
@@ -207,15 +210,14 @@ async def metrics_page(request: web.Request) -> web.Response:
     """The exposition text of this process (Prometheus text format)."""
     _authorize(request)
     metrics = request.app[METRICS]
-    await metrics.scrape_database(request.app)
+    if metrics.database is not None:
+        await metrics.database.scrape(request.app)
     return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def observe_request(request: web.Request, status: int, seconds: float) -> None:
-    """Count one answered request (called by core.web's request middleware); no-op without metrics."""
-    metrics = request.app.get(METRICS)
-    if metrics is not None:
-        metrics.observe_request(request, status, seconds)
+    """Count one answered request (called by core.web's request middleware)."""
+    request.app[METRICS].observe_request(request, status, seconds)
 
 
 def wechat_error_counter(app: web.Application) -> Callable[[str, WeChatError], None] | None:
@@ -227,3 +229,10 @@ def wechat_error_counter(app: web.Application) -> Callable[[str, WeChatError], N
 def setup(app: web.Application) -> None:
     app[METRICS] = Metrics()
     app.router.add_get("/metrics", metrics_page, allow_head=False)
+
+
+def export_database_gauges(app: web.Application) -> None:
+    """For a process that runs the background work (add after `setup`): its /metrics also reads
+    the backlog the workers work off from the database."""
+    metrics = app[METRICS]
+    metrics.database = _DatabaseGauges(metrics.registry)

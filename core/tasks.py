@@ -10,8 +10,6 @@ from typing import Any
 
 from aiohttp import web
 
-from core import keys
-
 Job = Callable[[web.Application, asyncio.Event], Awaitable[bool]]
 
 
@@ -51,13 +49,11 @@ async def repeat(job: Callable[[], Awaitable[bool]], interval: float, log: loggi
 
 def worker(name: str, job: Job, interval: float | Callable[[web.Application], float], log: logging.Logger, *,
            grace: float = 0.0) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context that, when RUN_WORKERS is on, runs `job(app, stopping)` as `repeat` does
-    for as long as the app lives; on the way out the job gets `grace` seconds to finish."""
+    """A cleanup context that runs `job(app, stopping)` as `repeat` does for as long as the app
+    lives; on the way out the job gets `grace` seconds to finish. Whether a process runs it is
+    decided where the app is composed (server.py), not here."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
-        if not app[keys.SETTINGS].run_workers:
-            yield
-            return
         stopping = asyncio.Event()
         every = interval(app) if callable(interval) else interval
 

@@ -18,13 +18,29 @@ from core import keys
 
 
 def setup(app: web.Application) -> None:
+    """The HTTP service's part: the console and its API, the category suggester, the demo tickets
+    and console accounts (DEMO_DATA)."""
     from hotline import console_api, pages
     from hotline.demo import demo_data_context
-    from hotline.escalation import escalation_context, recompute_provisional
-    from hotline.follow_up import rating_follow_up_context
     from hotline.service import suggester_context
 
     console_api.setup(app)
     pages.setup(app)
+    app.cleanup_ctx.extend([suggester_context, demo_data_context])
+
+
+def setup_workers(app: web.Application) -> None:
+    """The background part: the escalation scan and the bad-rating follow-up."""
+    from hotline.escalation import escalation_context
+    from hotline.follow_up import rating_follow_up_context
+
+    app.cleanup_ctx.extend([escalation_context, rating_follow_up_context])
+
+
+def setup_calendar_hook(app: web.Application) -> None:
+    """Every process's part, web or worker: provisional deadlines follow a calendar change. Each
+    process watches the calendar and whichever sees a change first recomputes (core.calendar_service),
+    so each one carries the hook."""
+    from hotline.escalation import recompute_provisional
+
     app[keys.CALENDAR_HOOKS].append(recompute_provisional)
-    app.cleanup_ctx.extend([suggester_context, demo_data_context, escalation_context, rating_follow_up_context])

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from intents.service import intents_context
-
 
 def setup(app: web.Application) -> None:
-    """Add after knowledge_base.setup: the model tokenises with the knowledge base's analyzer."""
+    """Add after knowledge_base.setup: the model tokenises with the knowledge base's analyzer.
+    Imported here, as knowledge_base.setup does: a worker process never trains the model."""
+    from intents.service import intents_context
+
     app.cleanup_ctx.append(intents_context)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from miniapp_api import applications, calendar, enterprises, guides, me, nlu, tickets
-
 
 def setup(app: web.Application) -> None:
+    """Every route. Imported here: the handlers import the knowledge base and the understanding,
+    which a worker process (it imports this package too) does without."""
+    from miniapp_api import applications, calendar, enterprises, guides, me, nlu, tickets
+
     calendar.setup(app)
     guides.setup(app)
     nlu.setup(app)

@@ -14,5 +14,11 @@ from personal_space.reminders import reminder_planner_context
 
 
 def setup(app: web.Application) -> None:
+    """The HTTP service's part: the integration API and the demo people (DEMO_DATA)."""
     integration_api.setup(app)
-    app.cleanup_ctx.extend([demo_data_context, reminder_planner_context])
+    app.cleanup_ctx.append(demo_data_context)
+
+
+def setup_workers(app: web.Application) -> None:
+    """The background part: the licence and deferred-material reminder planner."""
+    app.cleanup_ctx.append(reminder_planner_context)

@@ -27,7 +27,7 @@ import aiohttp
 
 from core.settings import REPO_ROOT, Settings
 
-START_TIMEOUT = 60.0  # the knowledge base and models load first: seconds, more on a busy machine
+START_TIMEOUT = 60.0  # a server loads the knowledge base and models first: seconds, more on a busy machine
 STOP_TIMEOUT = 15.0
 
 

@@ -1,12 +1,16 @@
-"""Liveness and readiness: /readyz names the dependency that does not answer."""
+"""Liveness and readiness: /readyz names the dependency that does not answer, in a web process
+and in a worker alike."""
 
 from __future__ import annotations
 
 import socket
 
+import pytest
 from sqlalchemy.engine import make_url
 
-from server import create_app
+from server import create_app, create_worker_app
+
+every_process = pytest.mark.parametrize("create", [create_app, create_worker_app], ids=["web", "worker"])
 
 
 def closed_port() -> int:
@@ -16,15 +20,18 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_healthz_and_readyz_answer_200_when_all_is_up(client):
+@every_process
+async def test_healthz_and_readyz_answer_200_when_all_is_up(aiohttp_client, make_settings, create):
+    client = await aiohttp_client(create(make_settings()))
     assert (await client.get("/healthz")).status == 200
     response = await client.get("/readyz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "checks": {"database": "ok", "state_store": "ok"}}
 
 
-async def test_readyz_names_the_state_store_when_redis_is_down(aiohttp_client, make_settings):
-    client = await aiohttp_client(create_app(make_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")))
+@every_process
+async def test_readyz_names_the_state_store_when_redis_is_down(aiohttp_client, make_settings, create):
+    client = await aiohttp_client(create(make_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")))
     assert (await client.get("/healthz")).status == 200
     response = await client.get("/readyz")
     body = await response.json()
@@ -35,9 +42,10 @@ async def test_readyz_names_the_state_store_when_redis_is_down(aiohttp_client, m
     assert "Redis" in body["error"]["message"]
 
 
-async def test_readyz_names_the_database_when_postgresql_is_down(aiohttp_client, make_settings, database_url):
+@every_process
+async def test_readyz_names_the_database_when_postgresql_is_down(aiohttp_client, make_settings, database_url, create):
     down = make_url(database_url).set(host="127.0.0.1", port=closed_port())
-    client = await aiohttp_client(create_app(make_settings(database_url=down.render_as_string(False))))
+    client = await aiohttp_client(create(make_settings(database_url=down.render_as_string(False))))
     assert (await client.get("/healthz")).status == 200
     response = await client.get("/readyz")
     body = await response.json()
@@ -46,8 +54,9 @@ async def test_readyz_names_the_database_when_postgresql_is_down(aiohttp_client,
     assert body["checks"]["state_store"] == "ok"
 
 
-async def test_readyz_refuses_a_database_that_was_never_migrated(aiohttp_client, make_settings, tmp_path):
-    client = await aiohttp_client(create_app(make_settings(database_url=f"sqlite:///{tmp_path}/empty.db")))
+@every_process
+async def test_readyz_refuses_a_database_that_was_never_migrated(aiohttp_client, make_settings, tmp_path, create):
+    client = await aiohttp_client(create(make_settings(database_url=f"sqlite:///{tmp_path}/empty.db")))
     response = await client.get("/readyz")
     body = await response.json()
     assert response.status == 503

@@ -1,16 +1,16 @@
 """Several processes, one service: two web servers (RUN_WORKERS off) and two `server.py worker`
 processes against one PostgreSQL database and one Redis database behave as one process does.
 
-The processes start once for the module (each loads the knowledge base and the models). They run
-on the real clock, so the data is dated from today in Asia/Shanghai. The workers plan reminders,
-scan deadlines and take up bad ratings when they start and then only every one to five minutes,
-so what they are to find is put in place, through the servers, before they start. The module
-empties the tables and the Redis database itself, before and after, instead of after each test:
-every test uses people and WeChat users of its own.
+The processes start once for the module (the servers load the knowledge base and the models).
+They run on the real clock, so the data is dated from today in Asia/Shanghai. The workers plan
+reminders, scan deadlines and take up bad ratings when they start and then only every one to five
+minutes, so what they are to find is put in place, through the servers, before they start. The
+module empties the tables and the Redis database itself, before and after, instead of after each
+test: every test uses people and WeChat users of its own.
 
 The test process also runs the service in-process (`local`, no listener, no workers, a frozen
-clock): to read the database, to register an old ticket and to play a worker with the clock moved
-past the outbox's lease.
+clock): to read the database, to register an old ticket and to play another worker once the two
+have stopped.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ async def cluster(database_url, suite_redis_url, empty_tables, tmp_path_factory)
         clock = FrozenClock(datetime.now(SHANGHAI))
         runner = web.AppRunner(create_app(load_settings(**values), clock=clock))
         stack.push_async_callback(runner.cleanup)
-        # The servers get RUN_WORKERS=false like web-only processes; the worker command turns it on.
+        # The servers get RUN_WORKERS=false like web-only processes; the worker command runs the work regardless.
         env = _as_environment(values)
         servers = [await group.start_server(name, env) for name in ("a", "b")]
         await runner.setup()  # while they start
@@ -376,40 +376,53 @@ async def test_a_worker_answers_probes_and_metrics_on_its_port_and_nothing_else(
 
 # ── stopping (last: the workers are gone afterwards) ──
 
-async def test_workers_stopped_mid_batch_finish_the_group_on_the_wire_and_hand_the_rest_back_at_once(cluster):
+async def test_two_workers_take_a_backlog_together_and_stopped_mid_batch_each_finish_the_group_on_the_wire(
+        cluster):
     fake, local, clock = cluster.fake, cluster.local, cluster.clock
     await eventually(lambda: outbox_settled(local), "the earlier messages sent")
+    fake.delay = 0.5  # each group of eight is on the wire that long: one claim takes seconds to send
     clock.set(datetime.now(SHANGHAI))
-    openids = [f"openid-batch-{i}" for i in range(80)]
+    openids = [f"openid-batch-{i}" for i in range(2 * outbox.BATCH)]  # two claims' worth
     async with transaction(local) as session:
         await outbox.enqueue(session, [Draft(f"batch:{openid}", "wechat_subscribe", openid, openid,
                                              "licence_expiry", {"提醒": openid}) for openid in openids], clock.now())
-    fake.delay = 0.5  # each group of eight is on the wire that long
 
-    async def batch() -> dict[str, str]:
+    async def batch() -> list[tuple[str, str, datetime | None]]:
         async with transaction(local) as session:
-            rows = await session.execute(select(OutboxMessage.address, OutboxMessage.state)
+            rows = await session.execute(select(OutboxMessage.address, OutboxMessage.state, OutboxMessage.leased_until)
                                          .where(OutboxMessage.key.like("batch:%")))
-            return dict(rows.all())
+            return [tuple(row) for row in rows]
 
-    async def in_flight() -> bool:
-        return outbox.SENDING in (await batch()).values()
+    # A worker holds one claim at a time: it claims again only once every message of its claim is
+    # finished or handed back, each of which clears the lease. So messages on the wire under two
+    # leases at once are two workers, each running and each sending its own part of the backlog.
+    on_the_wire: dict[datetime, set[str]] = {}
 
-    await eventually(in_flight, "a worker sending the batch")
+    async def both_workers_sending() -> bool:
+        on_the_wire.clear()
+        for openid, state, lease in await batch():
+            if state == outbox.SENDING:
+                on_the_wire.setdefault(lease, set()).add(openid)
+        return len(on_the_wire) == 2
+
+    await eventually(both_workers_sending, "both workers sending their part of the batch at once")
     w1, w2 = cluster.workers
     codes = await asyncio.gather(w1.stop(signal.SIGTERM), w2.stop(signal.SIGINT))
     fake.delay = 0
     assert codes == [0, 0]
     assert all(any(e.get("msg") == "worker stopped" for e in w.log()) for w in (w1, w2))
-    left = await batch()
-    assert set(left.values()) == {outbox.DELIVERED, outbox.CREATED}  # the groups on the wire were finished
-    handed_back = {openid for openid, state in left.items() if state == outbox.CREATED}
+    left = {openid: (state, lease) for openid, state, lease in await batch()}
+    assert {state for state, _ in left.values()} == {outbox.DELIVERED, outbox.CREATED}
+    for group in on_the_wire.values():  # each worker finished the group it had on the wire
+        assert {left[openid][0] for openid in group} == {outbox.DELIVERED}
+    handed_back = {openid for openid, (state, _) in left.items() if state == outbox.CREATED}
     assert handed_back  # stopped mid-batch indeed
+    assert {lease for _, lease in left.values()} == {None}  # handed back at once: no lease to wait out
 
-    clock.set(datetime.now(SHANGHAI))  # another worker, at once: no lease to wait out
+    clock.set(datetime.now(SHANGHAI))  # another worker
     while await outbox.run_once(local):
         pass
-    after = await batch()
+    after = {openid: state for openid, state, _ in await batch()}
     received = Counter(m["touser"] for m in fake.subscribe_messages if m["touser"] in after)
     assert set(after.values()) == {outbox.DELIVERED} and set(received) == set(openids)
     assert set(received.values()) == {1}  # nothing twice
