@@ -257,9 +257,14 @@ async def test_a_worker_process_killed_mid_batch(app_client, fake_wechat, clock,
     clock.set(datetime.fromtimestamp(wall.time(), SHANGHAI) + outbox.LEASE + timedelta(seconds=1))
     while await outbox.run_once(app):
         pass
-    states = Counter((await _states(app)).values())
-    assert set(states) <= {"delivered", "technical-failure"}
-    assert 0 < states["delivered"] < 60
+    states = await _states(app)
+    assert set(states.values()) <= {"delivered", "technical-failure"}
+    assert 0 < Counter(states.values())["delivered"] < 60
     per_openid = Counter(m["touser"] for m in fake_wechat.subscribe_messages)
     assert set(per_openid.values()) == {1}  # nothing twice
-    assert len(per_openid) == 60  # nothing lost: the cut-off group had reached WeChat
+    # Nothing lost silently: a message WeChat never got is one the dead worker had on the wire, or
+    # about to put there, so it may have arrived and is marked technical-failure, never re-sent.
+    # (How many reached WeChat before the kill depends on the machine's speed.)
+    never_arrived = {key for key in states if f"openid-{key.removeprefix('kill')}" not in per_openid}
+    assert all(states[key] == "technical-failure" for key in never_arrived)
+    assert all(f"openid-{key.removeprefix('kill')}" in per_openid for key, state in states.items() if state == "delivered")
