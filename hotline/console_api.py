@@ -141,9 +141,8 @@ async def console_queue(request: web.Request, name: str, /,
             department = staff.department
         elif department is not None:
             catalogue.check_department(department)
-        yellow_until = ctx.calendar.add_working_days(ctx.today, 1)
-        page = await queues.queue(db, name, ctx.now, yellow_until, department=department, after=after,
-                                 limit=limit)
+        page = await queues.queue(db, name, ctx.now, rules.yellow_until(ctx.calendar, ctx.today),
+                                  department=department, after=after, limit=limit)
         return json_response(PageOut(tickets=[views.summary(t, actor, ctx.calendar, ctx.today) for t in page.tickets],
                                      next=page.next).model_dump(mode="json"))
 
@@ -190,7 +189,7 @@ async def console_get_ticket(request: web.Request, number: str, /) -> r200[views
 
 
 class PhoneTicketIn(BaseModel):
-    type: Literal["咨询", "求助", "投诉", "举报", "建议"]
+    type: rules.TicketType
     content: str = Field(min_length=1, max_length=4000)
     contact_name: str | None = Field(default=None, max_length=64)
     contact_phone: str | None = Field(default=None, pattern=r"^1\d{10}$|^0\d{9,11}$", description="来电号码")
@@ -200,7 +199,7 @@ class PhoneTicketIn(BaseModel):
     longitude: float | None = Field(default=None, ge=-180, le=180)
     category: str | None = Field(default=None, max_length=32)
     subcategory: str | None = Field(default=None, max_length=64)
-    difficulty: Literal["general", "difficult"] = "general"
+    difficulty: rules.Difficulty = "general"
 
     model_config = {"extra": "forbid"}
 

@@ -27,7 +27,7 @@ from core.calendar import WorkingCalendar
 from core.db import insert_for, transaction
 from core.outbox import Draft, enqueue
 from core.tasks import worker
-from hotline import catalogue, rules
+from hotline import catalogue, rules, tickets
 from hotline.models import Supervision, Ticket
 
 log = logging.getLogger("hotline")
@@ -47,7 +47,7 @@ async def _raise(session: AsyncSession, condition, values: dict) -> list:
 async def scan(session: AsyncSession, calendar: WorkingCalendar, now: datetime) -> dict[str, int]:
     """Raise the cards and alerts due at `now`; what was raised, by kind."""
     today = now.date()
-    yellow_until = calendar.add_working_days(today, 1)  # due by the next working day: ≤ 1 left
+    yellow_until = rules.yellow_until(calendar, today)
     working_today = calendar.is_working_day(today)
     pending = Ticket.pending.is_(True)
     raised: dict[str, list] = {}
@@ -118,10 +118,10 @@ async def recompute_provisional(session: AsyncSession, calendar: WorkingCalendar
     rows = await session.scalars(select(Ticket).where(Ticket.pending.is_(True), Ticket.due_provisional.is_(True))
                                  .with_for_update())
     for ticket in rows:
-        deadline = rules.deadline_of(calendar, ticket.clock_start, ticket.working_days, ticket.extension_days)
-        if deadline.due_date != ticket.due_date:
+        before = ticket.due_date
+        tickets.set_deadline(ticket, calendar)
+        if ticket.due_date != before:
             ticket.card, ticket.card_notified_on = "none", None  # the next scan raises what the new date calls for
-        ticket.due_date, ticket.due_at, ticket.due_provisional = deadline.due_date, deadline.deadline, deadline.provisional
 
 
 async def _scan(app: web.Application, _stopping) -> bool:

@@ -62,6 +62,11 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(AwareDateTime())
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
 
+    @property
+    def time_limit(self) -> int:
+        """时限: the working days to answer in, an approved extension included."""
+        return self.working_days + self.extension_days
+
     __table_args__ = (
         # The queues: keyset pages in (due_at, number) order, overall and per department.
         Index("ix_tickets_pending_due", "pending", "due_at", "number"),

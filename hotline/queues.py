@@ -56,7 +56,8 @@ def _uncursor(cursor: str) -> tuple[datetime, str]:
 
 async def queue(session: AsyncSession, name: str, now: datetime, yellow_until: date, *,
                 department: str | None = None, after: str | None = None, limit: int = PAGE) -> Page:
-    """One page of a queue, oldest deadline (or oldest arrival) first."""
+    """One page of a queue, oldest deadline (or oldest arrival) first; `yellow_until` is today's
+    rules.yellow_until, the latest due date of the 即将到期 queue."""
     pending = Ticket.pending.is_(True)
     key = Ticket.due_at
     if name == "new":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 
 from core.calendar import Deadline, WorkingCalendar
 
@@ -26,6 +27,10 @@ RETURN_WITHIN = 2  # working days after dispatch
 RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
 BAD_LEVELS = frozenset({"不满意", "非常不满意"})
 SATISFIED_LEVELS = frozenset({"非常满意", "满意", "基本满意"})
+# The same values as types, so the API schemas (and their OpenAPI enums) follow the tuples above.
+TicketType = Literal[TYPES]
+Difficulty = Literal[tuple(DIFFICULTY_DAYS)]
+RatingLevel = Literal[RATING_LEVELS]
 
 STATES = {
     "registered": "已登记", "dispatched": "已派单", "signed": "已签收", "replied": "已答复",
@@ -84,9 +89,20 @@ def deadline_of(calendar: WorkingCalendar, clock_start: date, working_days: int,
     return calendar.deadline(clock_start, working_days + extension_days)
 
 
+# --- the deadline as it stands on a given day ----------------------------------------------------
+
+
 def remaining_working_days(calendar: WorkingCalendar, today: date, due_date: date) -> int:
-    """Working days left after today up to the due date; negative (working days late) after it."""
-    return calendar.working_days_between(today, due_date)
+    """Working days left after today up to the due date; after it, minus the working days late,
+    at least one (a day off right after the due date is already late, not "due today")."""
+    left = calendar.working_days_between(today, due_date)
+    return min(left, -1) if today > due_date else left
+
+
+def yellow_until(calendar: WorkingCalendar, today: date) -> date:
+    """The latest due date that earns a 黄牌 today: one working day or less left, that is, due by
+    the next working day. The escalation scan and the 即将到期 queue select by it."""
+    return calendar.add_working_days(today, 1)
 
 
 CARD_RANK = {"none": 0, "yellow": 1, "red": 2}
@@ -96,7 +112,10 @@ def card_for(calendar: WorkingCalendar, now: datetime, due_date: date, due_at: d
     """黄牌 with one working day or less left, 红牌 once the deadline has passed."""
     if now > due_at:
         return "red"
-    return "yellow" if remaining_working_days(calendar, now.date(), due_date) <= 1 else "none"
+    return "yellow" if due_date <= yellow_until(calendar, now.date()) else "none"
+
+
+# --- the deadline in words ------------------------------------------------------------------------
 
 
 def plain_date(day: date, today: date) -> str:
@@ -109,3 +128,13 @@ def promise_text(working_days: int, due_date: date, today: date, provisional: bo
     """按规定将在5个工作日内，即11月30日前答复 (with a note when the date is a forecast)."""
     text = f"按规定将在{working_days}个工作日内，即{plain_date(due_date, today)}前答复"
     return text + "（该日期按预测的节假日安排计算，以正式公布为准）" if provisional else text
+
+
+def due_text(calendar: WorkingCalendar, today: date, due_date: date) -> str:
+    """The due date with what is left of it: 11月30日（还有3个工作日）, 11月30日（今天到期）, or the
+    date alone once it has passed."""
+    left = remaining_working_days(calendar, today, due_date)
+    due = plain_date(due_date, today)
+    if left > 0:
+        return f"{due}（还有{left}个工作日）"
+    return f"{due}（今天到期）" if left == 0 else due

@@ -108,19 +108,29 @@ async def get_ticket(session: AsyncSession, number: str, actor: Actor, *, for_up
     return ticket
 
 
+def rating_refusal(action: str, ticket: Ticket, rating: TicketRating | None) -> Conflict | None:
+    """Why `action` cannot be taken with the current round's `rating` as it stands, or None: the
+    one statement of when a ticket may be rated (once per answer), judged (a bad rating not yet
+    judged) and redone (a bad rating judged reasonable, of a department's answer)."""
+    if action == "rate" and rating is not None:
+        return Conflict("本次答复已评价过", code="already_rated")
+    if action == "judge_rating" and (rating is None or not rating.needs_judgement or rating.reasonable is not None):
+        return Conflict("没有待认定的差评", code="no_rating_to_judge")
+    if action == "reopen":
+        if rating is None or rating.reasonable is not True:
+            return Conflict("经认定为合理差评的工单才能重办", code="reopen_needs_reasonable_rating")
+        if ticket.lead_department is None:
+            return Conflict("直接答复的工单请重新派单办理", code="reopen_needs_department")
+    return None
+
+
 def allowed_actions(actor: Actor, ticket: Ticket, rating: TicketRating | None = None) -> list[str]:
     """The actions `actor` may take now (what the console offers as buttons); `rating` is the
-    current round's, which decides whether a judgement or 重办 is possible."""
+    current round's, which decides whether rating, a judgement or 重办 is possible."""
     mine = parties(actor, ticket)
-    offered = [name for name, action in rules.ACTIONS.items()
-               if action.parties & mine and ticket.state in action.from_states]
-    if rating is None or not rating.needs_judgement or rating.reasonable is not None:
-        offered = [a for a in offered if a != "judge_rating"]
-    if rating is None or rating.reasonable is not True or ticket.lead_department is None:
-        offered = [a for a in offered if a != "reopen"]
-    if rating is not None:
-        offered = [a for a in offered if a != "rate"]
-    return offered
+    return [name for name, action in rules.ACTIONS.items()
+            if action.parties & mine and ticket.state in action.from_states
+            and rating_refusal(name, ticket, rating) is None]
 
 
 async def timeline(session: AsyncSession, number: str, *, public_only: bool = False) -> list[TicketEvent]:
@@ -153,6 +163,46 @@ async def current_ratings(session: AsyncSession, tickets: list[Ticket]) -> dict[
     return {rating.ticket_no: rating for rating in rows}
 
 
+async def _rating_for(session: AsyncSession, ticket: Ticket, action: str) -> TicketRating | None:
+    """The current round's rating, once it allows `action` (its rating_refusal raised otherwise)."""
+    rating = await current_rating(session, ticket)
+    if (refusal := rating_refusal(action, ticket, rating)) is not None:
+        raise refusal
+    return rating
+
+
+async def citizen_tickets(session: AsyncSession, citizen_id: str, *, limit: int = 100) -> list[Ticket]:
+    """The tickets a citizen filed, newest first."""
+    return list(await session.scalars(select(Ticket).where(Ticket.citizen_id == citizen_id)
+                                      .order_by(Ticket.created_at.desc(), Ticket.number.desc()).limit(limit)))
+
+
+async def ticket_filed_with(session: AsyncSession, number: str, phone: str | None) -> Ticket | None:
+    """The ticket if `phone` is the contact phone it was filed with: how someone without the
+    real-name binding shows the ticket is theirs."""
+    ticket = await session.get(Ticket, number.strip().upper())
+    if ticket is None or not phone or ticket.contact_phone != phone:
+        return None
+    return ticket
+
+
+async def ratable_tickets(session: AsyncSession, actor: Actor, number: str | None = None) -> list[Ticket]:
+    """The citizen's answered tickets whose current answer they may still rate, the latest
+    answer first; only ticket `number` when given. Whether one may be rated is allowed_actions'
+    call, so every answered ticket of theirs is read (a citizen's tickets are few)."""
+    query = select(Ticket).where(Ticket.citizen_id == actor.id, Ticket.state.in_(rules.ANSWERED))
+    if number is not None:
+        query = query.where(Ticket.number == number.strip().upper())
+    answered = list(await session.scalars(query.order_by(Ticket.replied_at.desc(), Ticket.number)))
+    ratings = await current_ratings(session, answered)
+    return [t for t in answered if "rate" in allowed_actions(actor, t, ratings.get(t.number))]
+
+
+def promise(ticket: Ticket, today: date) -> str:
+    """What the citizen is promised: 按规定将在N个工作日内，即M月D日前答复."""
+    return rules.promise_text(ticket.time_limit, ticket.due_date, today, ticket.due_provisional)
+
+
 # --- registration ----------------------------------------------------------------------------
 
 
@@ -183,24 +233,22 @@ def _check_new(new: NewTicket) -> None:
 async def register(session: AsyncSession, new: NewTicket, actor: Actor, ctx: Context) -> Ticket:
     """A new ticket, accepted today: its number, deadline and first timeline step."""
     _check_new(new)
-    days = rules.DIFFICULTY_DAYS[new.difficulty]
-    deadline = rules.deadline_of(ctx.calendar, ctx.today, days, 0)
     ticket = Ticket(
         number=await next_number(session, ctx.today), type=new.type, category=new.category,
         subcategory=new.subcategory, difficulty=new.difficulty, content=new.content.strip(),
         location=new.location, latitude=new.latitude, longitude=new.longitude, channel=new.channel,
         citizen_id=new.citizen_id, contact_name=new.contact_name, contact_phone=new.contact_phone,
         anonymous=new.anonymous, state="registered", pending=True, assist_departments=[],
-        accepted_on=ctx.today, clock_start=ctx.today, working_days=days, extension_days=0,
-        due_date=deadline.due_date, due_at=deadline.deadline, due_provisional=deadline.provisional,
-        card="none", reopen_count=0,
+        accepted_on=ctx.today, clock_start=ctx.today, working_days=rules.DIFFICULTY_DAYS[new.difficulty],
+        extension_days=0, card="none", reopen_count=0,
         application_no=new.application_no, source_key=new.source_key, created_by=actor.id,
         created_at=ctx.now, updated_at=ctx.now)
+    set_deadline(ticket, ctx.calendar)
     session.add(ticket)
     await session.flush()
     await _record(session, ticket, actor, "register", None, ctx, data=new.extra)
     await _tell_citizen(session, ticket, "register", ctx,
-                        f"您的诉求已登记，工单编号{ticket.number}，{_promise(ticket, ctx)}。")
+                        f"您的诉求已登记，工单编号{ticket.number}，{promise(ticket, ctx.today)}。")
     return ticket
 
 
@@ -246,8 +294,10 @@ def _require_text(value: str | None, what: str, code: str) -> str:
     return value
 
 
-def _reset_deadline(ticket: Ticket, ctx: Context) -> None:
-    deadline = rules.deadline_of(ctx.calendar, ticket.clock_start, ticket.working_days, ticket.extension_days)
+def set_deadline(ticket: Ticket, calendar: WorkingCalendar) -> None:
+    """The due date, its moment and whether it is a forecast, by the deadline rule from the
+    ticket's clock: on registration, on a change of its time limit and on a calendar update."""
+    deadline = rules.deadline_of(calendar, ticket.clock_start, ticket.working_days, ticket.extension_days)
     ticket.due_date, ticket.due_at, ticket.due_provisional = deadline.due_date, deadline.deadline, deadline.provisional
 
 
@@ -270,7 +320,7 @@ async def _classify(session, ticket: Ticket, actor, payload: dict, note, ctx: Co
         setattr(ticket, name, value)
     if changed.get("difficulty") == "difficult" and ticket.reopen_count == 0:
         ticket.working_days = rules.DIFFICULTY_DAYS["difficult"]
-        _reset_deadline(ticket, ctx)
+        set_deadline(ticket, ctx.calendar)
     return changed
 
 
@@ -289,7 +339,7 @@ async def _dispatch(session, ticket: Ticket, actor, payload: dict, note, ctx: Co
     _send_to(ticket, department, payload.get("assist_departments") or [], ctx)
     name = catalogue.departments()[department]
     await _tell_citizen(session, ticket, "dispatch", ctx,
-                        f"您的工单{ticket.number}已交{name}办理，{_promise(ticket, ctx)}。")
+                        f"您的工单{ticket.number}已交{name}办理，{promise(ticket, ctx.today)}。")
     return {"department": department, "assist_departments": ticket.assist_departments}
 
 
@@ -371,7 +421,7 @@ async def _approve_extension(session, ticket: Ticket, actor, payload: dict, note
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= (ticket.extension_requested_days or 0):
         raise InvalidInput("批准的延期天数应在 1 到申请天数之间", code="extension_too_long")
     ticket.extension_state, ticket.extension_days = "approved", days
-    _reset_deadline(ticket, ctx)
+    set_deadline(ticket, ctx.calendar)
     await _tell_citizen(session, ticket, "extension", ctx,
                         f"您的工单{ticket.number}经批准延期{days}个工作日，将在{rules.plain_date(ticket.due_date, ctx.today)}前答复。")
     return {"days": days, "due_date": ticket.due_date.isoformat()}
@@ -396,9 +446,7 @@ async def _close(session, ticket: Ticket, actor, payload: dict, note, ctx: Conte
 
 
 async def _judge_rating(session, ticket: Ticket, actor: Actor, payload: dict, note, ctx: Context) -> dict:
-    rating = await current_rating(session, ticket)
-    if rating is None or not rating.needs_judgement or rating.reasonable is not None:
-        raise Conflict("没有待认定的差评", code="no_rating_to_judge")
+    rating = await _rating_for(session, ticket, "judge_rating")
     reasonable = payload.get("reasonable")
     if not isinstance(reasonable, bool):
         raise InvalidInput("请认定差评是否合理（reasonable: true 或 false）", code="judgement_required")
@@ -407,19 +455,15 @@ async def _judge_rating(session, ticket: Ticket, actor: Actor, payload: dict, no
 
 
 async def _reopen(session, ticket: Ticket, actor, payload: dict, note, ctx: Context) -> dict:
-    rating = await current_rating(session, ticket)
-    if rating is None or rating.reasonable is not True:
-        raise Conflict("经认定为合理差评的工单才能重办", code="reopen_needs_reasonable_rating")
-    if ticket.lead_department is None:
-        raise Conflict("直接答复的工单请重新派单办理", code="reopen_needs_department")
+    await _rating_for(session, ticket, "reopen")
     ticket.reopen_count += 1
     ticket.clock_start, ticket.working_days, ticket.extension_days = ctx.today, rules.REOPEN_DAYS, 0
-    _reset_deadline(ticket, ctx)
+    set_deadline(ticket, ctx.calendar)
     _send_to(ticket, ticket.lead_department, ticket.assist_departments, ctx)
     # The reply round starts over: what the KPIs read of the last one goes with it.
     ticket.reply = ticket.replied_at = ticket.closed_at = ticket.reply_working_days = None
     await _tell_citizen(session, ticket, "reopen", ctx,
-                        f"您的工单{ticket.number}已安排重新办理，{_promise(ticket, ctx)}。")
+                        f"您的工单{ticket.number}已安排重新办理，{promise(ticket, ctx.today)}。")
     return {"due_date": ticket.due_date.isoformat()}
 
 
@@ -443,8 +487,7 @@ async def _rate(session, ticket: Ticket, actor, payload: dict, note, ctx: Contex
         raise InvalidInput(f"评价应为以下之一：{'、'.join(rules.RATING_LEVELS)}", code="invalid_rating_level")
     if level in rules.BAD_LEVELS and not note:
         raise InvalidInput("选择“不满意”或“非常不满意”时请说明原因", code="rating_reason_required")
-    if await current_rating(session, ticket) is not None:
-        raise Conflict("本次答复已评价过", code="already_rated")
+    await _rating_for(session, ticket, "rate")
     session.add(TicketRating(ticket_no=ticket.number, round=ticket.reopen_count, level=level, comment=note,
                              department=ticket.replied_by_department, rated_at=ctx.now,
                              needs_judgement=level in rules.BAD_LEVELS))
@@ -475,11 +518,6 @@ async def _record(session: AsyncSession, ticket: Ticket, actor: Actor, action: s
     session.add(event)
     await session.flush()
     return event
-
-
-def _promise(ticket: Ticket, ctx: Context) -> str:
-    days = ticket.working_days + ticket.extension_days
-    return rules.promise_text(days, ticket.due_date, ctx.today, ticket.due_provisional)
 
 
 _STEP_LABELS = {"register": "已登记", "dispatch": "已派单", "reply": "已答复", "extension": "已延期",

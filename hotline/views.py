@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from core.calendar import WorkingCalendar
-from hotline import catalogue, rules
+from hotline import catalogue, rules, tickets
 from hotline.models import Ticket, TicketEvent, TicketRating
 from hotline.tickets import Actor
 
@@ -29,11 +29,12 @@ class TicketStep(BaseModel):
 
 
 class TicketDeadline(BaseModel):
+    pending: bool = Field(description="true：待答复，期限在走；false：已答复或已撤回")
     due_date: date = Field(description="答复期限（第 N 个工作日）")
     due_at: datetime = Field(description="期限时刻：当日 23:59:59（北京时间）")
     provisional: bool = Field(description="为 true 时，期限依赖尚未公布放假安排的年份，为预测值")
     working_days: int = Field(description="时限（工作日），含批准的延期")
-    remaining_working_days: int = Field(description="剩余工作日（今天不计）；负数为已超期的工作日数")
+    remaining_working_days: int = Field(description="剩余工作日（今天不计）；已超期为负数：超期的工作日数，至少为 1")
     promise: str = Field(description="给群众看的期限说明")
 
 
@@ -85,11 +86,13 @@ class TicketDetail(TicketSummary):
     assist_departments: list[str]
     extension_state: str | None
     extension_requested_days: int | None
+    dispatched_at: datetime | None = Field(description="派单时间（派给当前主办单位）")
     sign_due_date: date | None
     return_due_date: date | None
     signed_at: datetime | None
     reply: str | None
     replied_at: datetime | None
+    closed_at: datetime | None = Field(description="办结时间")
     reopen_count: int
     application_no: str | None
     timeline: list[TicketStep]
@@ -118,11 +121,10 @@ class CitizenTicket(BaseModel):
 
 
 def deadline(ticket: Ticket, calendar: WorkingCalendar, today: date) -> TicketDeadline:
-    days = ticket.working_days + ticket.extension_days
-    return TicketDeadline(due_date=ticket.due_date, due_at=ticket.due_at, provisional=ticket.due_provisional,
-                       working_days=days,
-                       remaining_working_days=rules.remaining_working_days(calendar, today, ticket.due_date),
-                       promise=rules.promise_text(days, ticket.due_date, today, ticket.due_provisional))
+    return TicketDeadline(pending=ticket.pending, due_date=ticket.due_date, due_at=ticket.due_at,
+                          provisional=ticket.due_provisional, working_days=ticket.time_limit,
+                          remaining_working_days=rules.remaining_working_days(calendar, today, ticket.due_date),
+                          promise=tickets.promise(ticket, today))
 
 
 def _department_name(code: str | None) -> str | None:
@@ -173,8 +175,9 @@ def detail(ticket: Ticket, viewer: Actor, calendar: WorkingCalendar, today: date
         latitude=ticket.latitude, longitude=ticket.longitude, channel=ticket.channel, contact_phone=phone,
         anonymous=ticket.anonymous, subcategory=ticket.subcategory, assist_departments=ticket.assist_departments,
         extension_state=ticket.extension_state, extension_requested_days=ticket.extension_requested_days,
-        sign_due_date=ticket.sign_due_date, return_due_date=ticket.return_due_date, signed_at=ticket.signed_at,
-        reply=ticket.reply, replied_at=ticket.replied_at, reopen_count=ticket.reopen_count,
+        dispatched_at=ticket.dispatched_at, sign_due_date=ticket.sign_due_date,
+        return_due_date=ticket.return_due_date, signed_at=ticket.signed_at, reply=ticket.reply,
+        replied_at=ticket.replied_at, closed_at=ticket.closed_at, reopen_count=ticket.reopen_count,
         application_no=ticket.application_no, timeline=[step(e, for_citizen=False) for e in events],
         ratings=[rating_out(r) for r in ratings],
         actions=[ActionOut(name=a, label=rules.ACTIONS[a].label) for a in actions],

@@ -6,18 +6,15 @@ given), and `anonymous` hides name and phone from the department, not from the h
 
 from __future__ import annotations
 
-from typing import Literal
-
 from aiohttp import web
 from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r404, r409
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from core.api import ErrorBody, api
 from core.auth import current_session
 from core.db import transaction
 from core.web import json_response
-from hotline import tickets, views
+from hotline import rules, tickets, views
 from hotline.models import Ticket
 from hotline.service import context
 from hotline.tickets import Actor, NewTicket
@@ -25,7 +22,7 @@ from personal_space import people
 
 
 class TicketIn(BaseModel):
-    type: Literal["咨询", "求助", "投诉", "举报", "建议"] = "投诉"
+    type: rules.TicketType = "投诉"
     content: str = Field(min_length=1, max_length=4000, description="诉求内容")
     location: str | None = Field(default=None, max_length=200, description="事发地点")
     latitude: float | None = Field(default=None, ge=-90, le=90)
@@ -76,9 +73,7 @@ async def my_tickets(request: web.Request) -> r200[list[views.CitizenTicket]] | 
     app = request.app
     async with transaction(app) as db:
         actor = await _citizen(request, db)
-        found = await db.scalars(select(Ticket).where(Ticket.citizen_id == actor.id)
-                                 .order_by(Ticket.created_at.desc()).limit(100))
-        return json_response(await _outs(db, list(found), actor, app))
+        return json_response(await _outs(db, await tickets.citizen_tickets(db, actor.id), actor, app))
 
 
 @api
@@ -101,7 +96,7 @@ async def _act(request: web.Request, number: str, action: str, payload: dict) ->
 
 
 class TicketRatingIn(BaseModel):
-    level: Literal["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+    level: rules.RatingLevel
     comment: str | None = Field(default=None, max_length=1000, description="不满意、非常不满意时必填")
 
     model_config = {"extra": "forbid"}

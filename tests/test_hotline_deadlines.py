@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from core.calendar import WorkingCalendar
 from core.calendar_service import refresh_calendar
 from core.clock import SHANGHAI
+from hotline import rules
 from tests.hotline_helpers import Desk, alice, as_citizen, desk, file_ticket, hotline_client, stored  # noqa: F401
 
 FORECAST = "预测"  # the promise says the date rests on the predicted holidays
@@ -148,6 +150,33 @@ async def test_remaining_working_days_count_only_working_days_after_today(desk, 
         clock.set(at(today))
         found[today] = (await desk.ticket("agent01", number))["deadline"]["remaining_working_days"]
     assert found == expected
+
+
+async def test_the_days_off_right_after_the_due_date_are_late_not_due_today(desk, clock):
+    number = (await call_on(desk, clock, "2026-11-20"))["number"]  # Friday: 11-23..11-27, due Friday 11-27
+    expected = {
+        "2026-11-27": 0,  # the due day itself
+        "2026-11-28": -1,  # Saturday: late, though no working day has passed since
+        "2026-11-29": -1,  # Sunday
+        "2026-11-30": -1,  # Monday: one working day late
+        "2026-12-01": -2,  # Tuesday
+    }
+    found = {}
+    for today in expected:
+        clock.set(at(today))
+        found[today] = (await desk.ticket("agent01", number))["deadline"]["remaining_working_days"]
+    assert found == expected
+
+
+def test_the_due_date_in_words(calendar_file):
+    calendar = WorkingCalendar.load(calendar_file)
+    friday = date(2026, 11, 27)
+    said = {today: rules.due_text(calendar, date.fromisoformat(today), friday)
+            for today in ("2026-11-24", "2026-11-27", "2026-11-28", "2026-11-30")}
+    assert said == {"2026-11-24": "11月27日（还有3个工作日）", "2026-11-27": "11月27日（今天到期）",
+                    "2026-11-28": "11月27日", "2026-11-30": "11月27日"}
+    # 12-29, 12-30, 12-31, (predicted 元旦 01-01, weekend) 01-04, 01-05: another year is named
+    assert rules.due_text(calendar, date(2026, 12, 28), date(2027, 1, 5)) == "2027年1月5日（还有5个工作日）"
 
 
 # --- a calendar update ----------------------------------------------------------------------------

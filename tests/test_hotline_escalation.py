@@ -13,9 +13,11 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import select
 
+from core.calendar import WorkingCalendar
 from core.clock import SHANGHAI
 from core.db import transaction
 from core.outbox import OutboxMessage
+from hotline import rules
 from hotline.escalation import run_scan
 from hotline.models import Supervision
 from tests.hotline_helpers import Desk, alice, as_citizen, desk, file_ticket, hotline_client  # noqa: F401
@@ -94,6 +96,17 @@ async def test_yellow_card_on_friday_when_due_on_monday(app, desk, clock):
     assert (await scan_at(app, clock, at("2026-11-19", 17)))["yellow"] == 0  # Thursday: Friday and Monday left
     assert (await scan_at(app, clock, at("2026-11-20", 9)))["yellow"] == 1  # Friday: only Monday left
     assert await card(desk, number) == "yellow"
+
+
+def test_the_card_a_deadline_calls_for_is_the_one_the_scan_raises(calendar_file):
+    """rules.card_for, which lowers a card after an action, by the same rule as the scan above."""
+    calendar = WorkingCalendar.load(calendar_file)
+    monday, end = date(2026, 11, 23), at("2026-11-23", 23, 59, 59)
+    cards = {when: rules.card_for(calendar, at(*when), monday, end) for when in (
+        ("2026-11-19", 17), ("2026-11-20", 9), ("2026-11-22", 9), ("2026-11-23", 23, 59, 59), ("2026-11-24", 0))}
+    assert cards == {("2026-11-19", 17): "none", ("2026-11-20", 9): "yellow", ("2026-11-22", 9): "yellow",
+                     ("2026-11-23", 23, 59, 59): "yellow", ("2026-11-24", 0): "red"}
+    assert rules.yellow_until(calendar, date(2026, 11, 20)) == monday  # Friday: Monday is the next working day
 
 
 async def test_yellow_card_on_the_due_day_itself(app, desk, clock):

@@ -20,6 +20,10 @@ from tests.personal_space_helpers import ALICE
 from tests.test_personal_space import login
 
 
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 async def _notices(client, recipient: str) -> list[str]:
     async with transaction(client.server.app) as session:
         rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == recipient)
@@ -46,11 +50,13 @@ async def test_the_whole_lifecycle_from_the_mini_program_to_closure(hotline_clie
     dept = await desk.ticket("dept-cgj", number)
     assert dept["state"] == "dispatched" and [a["name"] for a in dept["actions"]] == ["sign", "return"]
     assert dept["sign_due_date"] == "2026-11-19" and dept["return_due_date"] == "2026-11-20"
+    assert moment(dept["dispatched_at"]) == datetime(2026, 11, 18, 9, 30, tzinfo=SHANGHAI)
+    assert dept["deadline"]["pending"] is True and dept["closed_at"] is None
     clock.set(datetime(2026, 11, 19, 10, 0, tzinfo=SHANGHAI))
     await desk.ok("dept-cgj", number, "sign")
     clock.set(datetime(2026, 11, 23, 15, 0, tzinfo=SHANGHAI))
     replied = await desk.ok("dept-cgj", number, "reply", reply="已约谈店主，加装油烟净化器并于22时前停止营业。")
-    assert replied["state"] == "replied"
+    assert replied["state"] == "replied" and replied["deadline"]["pending"] is False
 
     mine = await (await client.get(f"/api/v1/tickets/{number}", headers=alice)).json()
     assert mine["reply"].startswith("已约谈店主") and mine["department_name"] == "市城市管理执法局"
@@ -58,8 +64,10 @@ async def test_the_whole_lifecycle_from_the_mini_program_to_closure(hotline_clie
     assert all(s["by"] in ("本人", "12345热线", "市城市管理执法局", "系统") for s in mine["timeline"])
 
     await desk.ok("agent01", number, "callback", note="回访：群众表示油烟已明显减少", reached=True)
+    clock.set(datetime(2026, 11, 24, 11, 0, tzinfo=SHANGHAI))
     closed = await desk.ok("agent01", number, "close")
     assert closed["state"] == "closed"
+    assert moment(closed["closed_at"]) == datetime(2026, 11, 24, 11, 0, tzinfo=SHANGHAI)
     rated = await client.post(f"/api/v1/tickets/{number}/rating", json={"level": "满意"}, headers=alice)
     assert rated.status == 200 and (await rated.json())["rating"]["level"] == "满意"
 
@@ -104,9 +112,13 @@ ARGS = {"dispatch": {"department": "cgj"}, "redispatch": {"department": "jtj", "
         "assist_note": {"note": "协办意见"}, "classify": {"difficulty": "general"}}
 
 
-async def _in_state(desk: Desk, state: str) -> str:
-    """A phone ticket driven to `state` through the API."""
-    number = (await desk.call())["number"]
+async def _in_state(desk: Desk, state: str, citizen: dict | None = None) -> str:
+    """A ticket driven to `state` through the API: a phone call, or the `citizen`'s own (a bound
+    citizen's headers) for the states only the citizen can lead to (a rating before 重办, withdrawal)."""
+    if citizen is None:
+        number = (await desk.call())["number"]
+    else:
+        number = (await file_ticket(desk.client, citizen))["number"]
     steps = {
         "registered": [],
         "dispatched": [("agent01", "dispatch", {"department": "cgj", "assist_departments": ["zjj"]})],
@@ -119,22 +131,31 @@ async def _in_state(desk: Desk, state: str) -> str:
     steps["replied"] = steps["signed"] + [("dept-cgj", "reply", {"reply": "已处理"})]
     steps["callback_done"] = steps["replied"] + [("agent01", "callback", {"note": "已回访"})]
     steps["closed"] = steps["callback_done"] + [("agent01", "close", {})]
+    steps["reopened"] = steps["replied"] + [("citizen", "rating", {"level": "不满意", "comment": "油烟依旧"}),
+                                            ("agent01", "judge_rating", {"reasonable": True}),
+                                            ("agent01", "reopen", {})]
+    steps["withdrawn"] = steps["dispatched"] + [("citizen", "withdraw", {})]
     for who, action, body in steps[state]:
-        await desk.ok(who, number, action, **body)
+        if who == "citizen":
+            response = await desk.client.post(f"/api/v1/tickets/{number}/{action}", json=body, headers=citizen)
+            assert response.status == 200, await response.text()
+        else:
+            await desk.ok(who, number, action, **body)
     return number
 
 
 STAFF_STATES = ["registered", "dispatched", "returned", "signed", "extension_requested", "replied",
-                "callback_done", "closed"]
+                "callback_done", "closed", "reopened", "withdrawn"]
 
 
-@pytest.mark.timeout(120)
-async def test_every_refused_transition_has_a_code_and_changes_nothing(desk):
+@pytest.mark.timeout(150)
+async def test_every_refused_transition_has_a_code_and_changes_nothing(desk, alice):
     from hotline.console_api import STAFF_ACTIONS
 
+    assert set(STAFF_STATES) == set(rules.STATES)
     refused = 0
     for state in STAFF_STATES:
-        number = await _in_state(desk, state)
+        number = await _in_state(desk, state, alice)
         before = await desk.ticket("agent01", number)
         for who, parties in ROLE_OF.items():
             for action in STAFF_ACTIONS:
@@ -153,7 +174,7 @@ async def test_every_refused_transition_has_a_code_and_changes_nothing(desk):
                 assert body["error"]["message"]
                 refused += 1
         assert await desk.ticket("agent01", number) == before, state
-    assert refused > 300
+    assert refused > 400
 
 
 async def test_citizen_actions_are_refused_in_the_wrong_state(hotline_client, desk, alice):
@@ -215,6 +236,7 @@ async def test_returns_and_redispatch_keep_the_clock(desk, clock):
     await desk.ok("dept-zjj", number, "return", note="不属本单位")
     accepted = await desk.ok("agent01", number, "accept_return")
     assert accepted["state"] == "registered" and accepted["lead_department"] is None
+    assert accepted["dispatched_at"] is None
     again = await desk.ok("agent01", number, "dispatch", department="jtj")
     assert again["deadline"]["due_date"] == due
 
@@ -263,6 +285,7 @@ async def test_a_bad_rating_is_judged_and_a_reasonable_one_reopens_with_five_new
     await desk.ok("agent01", number, "dispatch", department="cgj")
     await desk.ok("dept-cgj", number, "sign")
     await desk.ok("dept-cgj", number, "reply", reply="已处理。")
+    assert await offered(desk, number) == ["callback"]
     premature = await desk.act("agent01", number, "reopen")
     assert (await premature.json())["error"]["code"] == "reopen_needs_reasonable_rating"
     bare = await client.post(f"/api/v1/tickets/{number}/rating", json={"level": "不满意"}, headers=alice)
@@ -270,20 +293,24 @@ async def test_a_bad_rating_is_judged_and_a_reasonable_one_reopens_with_five_new
     rated = await client.post(f"/api/v1/tickets/{number}/rating",
                               json={"level": "不满意", "comment": "油烟问题没有解决"}, headers=alice)
     assert rated.status == 200
+    assert (await rated.json())["can_rate"] is False
     twice = await client.post(f"/api/v1/tickets/{number}/rating", json={"level": "满意"}, headers=alice)
     assert (await twice.json())["error"]["code"] == "already_rated"
+    assert await offered(desk, number) == ["callback", "judge_rating"]
     queue = await (await desk.get("agent01", "/queues/ratings")).json()
     assert [t["number"] for t in queue["tickets"]] == [number]
 
     clock.set(datetime(2026, 11, 27, 10, 0, tzinfo=SHANGHAI))  # Friday
     judged = await desk.ok("agent01", number, "judge_rating", reasonable=True, note="经核实问题仍存在")
     assert judged["ratings"][0]["reasonable"] is True
+    assert [a["name"] for a in judged["actions"]] == ["callback", "reopen"]
     again = await desk.act("agent01", number, "judge_rating", reasonable=False)
     assert (await again.json())["error"]["code"] == "no_rating_to_judge"
     reopened = await desk.ok("agent01", number, "reopen", note="合理差评，重办")
     assert reopened["state"] == "reopened" and reopened["reopen_count"] == 1
     assert reopened["deadline"]["due_date"] == "2026-12-04"  # Mon 30 Nov … Fri 4 Dec
     assert reopened["lead_department"] == "cgj" and reopened["reply"] is None
+    assert moment(reopened["dispatched_at"]) == datetime(2026, 11, 27, 10, 0, tzinfo=SHANGHAI)  # to cgj anew
     await desk.ok("dept-cgj", number, "sign")
     await desk.ok("dept-cgj", number, "reply", reply="已安装净化设备并复查合格。")
     second = await client.post(f"/api/v1/tickets/{number}/rating", json={"level": "满意"}, headers=alice)
@@ -292,14 +319,30 @@ async def test_a_bad_rating_is_judged_and_a_reasonable_one_reopens_with_five_new
     assert ticket.reopen_count == 1 and ticket.state == "replied"
 
 
+async def offered(desk: Desk, number: str) -> list[str]:
+    return [a["name"] for a in (await desk.ticket("agent01", number))["actions"]]
+
+
 async def test_an_unreasonable_bad_rating_cannot_reopen(hotline_client, desk, alice):
     number = (await file_ticket(hotline_client, alice))["number"]
     await desk.ok("agent01", number, "answer", reply="该诉求已转交物业处理。")
     await hotline_client.post(f"/api/v1/tickets/{number}/rating", json={"level": "非常不满意", "comment": "不满意"},
                               headers=alice)
     await desk.ok("agent01", number, "judge_rating", reasonable=False, note="已按政策答复")
+    assert await offered(desk, number) == ["callback"]
     response = await desk.act("agent01", number, "reopen")
     assert (await response.json())["error"]["code"] == "reopen_needs_reasonable_rating"
+
+
+async def test_a_direct_answer_judged_badly_is_dispatched_anew_not_reopened(hotline_client, desk, alice):
+    number = (await file_ticket(hotline_client, alice))["number"]
+    await desk.ok("agent01", number, "answer", reply="该诉求已转交物业处理。")
+    await hotline_client.post(f"/api/v1/tickets/{number}/rating", json={"level": "不满意", "comment": "物业没来"},
+                              headers=alice)
+    await desk.ok("agent01", number, "judge_rating", reasonable=True)
+    assert await offered(desk, number) == ["callback"]  # no department to redo it
+    response = await desk.act("agent01", number, "reopen")
+    assert (response.status, (await response.json())["error"]["code"]) == (409, "reopen_needs_department")
 
 
 async def test_the_citizen_withdraws_and_the_department_can_do_nothing_more(hotline_client, desk, alice):

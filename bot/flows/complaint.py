@@ -11,7 +11,6 @@ from bot.turn import Turn
 from core.db import transaction
 from core.identity import mask_phone
 from hotline import tickets
-from hotline.rules import promise_text
 from hotline.service import context
 from hotline.tickets import Actor, NewTicket
 
@@ -107,8 +106,7 @@ async def confirmed(turn: Turn) -> str:
     async with transaction(turn.app) as session:
         ticket = await tickets.register(session, new, actor, ctx)
     turn.conversation.leave()
-    promise = promise_text(ticket.working_days, ticket.due_date, ctx.today, ticket.due_provisional)
-    return f"已为您登记，工单编号 {ticket.number}。\n{promise}。\n可随时发送工单编号查询进度。"
+    return f"已为您登记，工单编号 {ticket.number}。\n{tickets.promise(ticket, ctx.today)}。\n可随时发送工单编号查询进度。"
 
 
 STEPS = {"content": content_given, "location": location_given, "contact": contact_given, "phone": phone_given,

@@ -3,13 +3,13 @@ answers with the state, the last steps and the promised date."""
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.flows import answer_with_secret
 from bot.turn import Turn
-from core import keys
 from core.db import transaction
 from personal_space import applications, people
 from personal_space.models import Application
-
-TRIES = 3  # wrong passwords in one conversation before it ends
 
 
 async def start(turn: Turn, number: str | None) -> str:
@@ -27,8 +27,8 @@ async def number_given(turn: Turn) -> str:
 
 
 async def _look_up(turn: Turn, number: str) -> str:
-    person = await turn.person()
     async with transaction(turn.app) as session:
+        person = await turn.person(session)
         holders = await people.holders(session, person, turn.today) if person else []
         try:
             application = await applications.application_for(session, number, holders, None)
@@ -40,27 +40,17 @@ async def _look_up(turn: Turn, number: str) -> str:
 
 
 async def password_given(turn: Turn) -> str:
-    number = turn.conversation.data["number"]
-    state = turn.app[keys.STATE]
-    counters = (f"openid:{turn.openid}", f"no:{number}")
-    if await applications.LOOKUPS.spent(state, *counters):
-        turn.conversation.leave()
-        return "查询失败次数过多，请10分钟后再试。"
-    async with transaction(turn.app) as session:
-        try:
-            application = await applications.application_for(session, number, [], turn.text.strip()[:32])
-        except applications.ApplicationNotFound:
-            application = None
-        else:
-            turn.conversation.leave()
-            return await _progress_text(session, application)
-    await applications.LOOKUPS.fail(state, *counters)
-    turn.conversation.data["tries"] += 1
-    left = TRIES - turn.conversation.data["tries"]
-    if left <= 0:
-        turn.conversation.leave()
-        return "办件编号或查询密码不正确，请核对受理回执后重新查询。"
-    return f"办件编号或查询密码不正确，请重新输入查询密码（还可尝试{left}次）。"
+    return await answer_with_secret(turn, applications.LOOKUPS, turn.text.strip()[:32], _answer_with_password,
+                                    wrong="办件编号或查询密码不正确，请重新输入查询密码（还可尝试{left}次）。",
+                                    gave_up="办件编号或查询密码不正确，请核对受理回执后重新查询。")
+
+
+async def _answer_with_password(session: AsyncSession, number: str, password: str | None) -> str | None:
+    try:
+        application = await applications.application_for(session, number, [], password)
+    except applications.ApplicationNotFound:
+        return None
+    return await _progress_text(session, application)
 
 
 async def _progress_text(session, application: Application) -> str:

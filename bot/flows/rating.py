@@ -3,13 +3,10 @@ and a reason for the two bad ones (which go back to the hotline for review)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from bot.texts import NEED_BINDING, choice, numbered
 from bot.turn import Turn
 from core.db import transaction
 from hotline import rules, tickets
-from hotline.models import Ticket
 from hotline.service import context
 
 LEVELS = list(rules.RATING_LEVELS)
@@ -21,14 +18,8 @@ async def start(turn: Turn) -> str:
         turn.conversation.leave()
         return NEED_BINDING
     actor = tickets.Actor("citizen", person.id_number, person.name)
-    number = turn.entities.ticket_no
     async with transaction(turn.app) as session:
-        query = select(Ticket).where(Ticket.citizen_id == person.id_number, Ticket.state.in_(rules.ANSWERED))
-        if number:
-            query = query.where(Ticket.number == number)
-        candidates = list(await session.scalars(query.order_by(Ticket.replied_at.desc()).limit(5)))
-        ratable = [t for t in candidates
-                   if "rate" in tickets.allowed_actions(actor, t, await tickets.current_rating(session, t))]
+        ratable = await tickets.ratable_tickets(session, actor, turn.entities.ticket_no)
     if not ratable:
         turn.conversation.leave()
         return "暂时没有可评价的工单：工单答复后即可评价。"

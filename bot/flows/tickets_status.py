@@ -3,10 +3,10 @@ the ticket was filed with."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.flows import answer_with_secret
 from bot.turn import Turn
-from core import keys
 from core.db import transaction
 from core.limits import FailureBudget
 from hotline import rules, tickets
@@ -21,12 +21,12 @@ LOOKUPS = FailureBudget("bot:ticket-lookup", limit=10, window=600)
 
 async def start(turn: Turn, number: str | None) -> str:
     if number is None:
-        person = await turn.person()
-        if person is not None:
-            latest = await _latest(turn, person.id_number)
-            if latest is not None:
-                turn.conversation.leave()
-                return latest
+        async with transaction(turn.app) as session:
+            person = await turn.person(session)
+            latest = await tickets.citizen_tickets(session, person.id_number, limit=1) if person else []
+        if latest:
+            turn.conversation.leave()
+            return _status_text(turn, latest[0])
         turn.conversation.enter("ticket_status", "number")
         return "请发送工单编号（GD开头，如GD20261118000042），回复“取消”退出。"
     return await _look_up(turn, number)
@@ -39,55 +39,37 @@ async def number_given(turn: Turn) -> str:
     return await _look_up(turn, number)
 
 
-async def _latest(turn: Turn, id_number: str) -> str | None:
-    async with transaction(turn.app) as session:
-        ticket = await session.scalar(select(Ticket).where(Ticket.citizen_id == id_number)
-                                      .order_by(Ticket.created_at.desc()).limit(1))
-        return None if ticket is None else _status_text(turn, ticket)
-
-
 async def _look_up(turn: Turn, number: str) -> str:
-    person = await turn.person()
+    ticket = None
     async with transaction(turn.app) as session:
+        person = await turn.person(session)
         if person is not None:
             try:
                 ticket = await tickets.get_ticket(session, number, tickets.Actor("citizen", person.id_number, person.name))
             except tickets.TicketNotFound:
-                ticket = None
-            if ticket is not None:
-                turn.conversation.leave()
-                return _status_text(turn, ticket)
+                pass
+    if ticket is not None:
+        turn.conversation.leave()
+        return _status_text(turn, ticket)
     turn.conversation.enter("ticket_status", "phone", number=number, tries=0)
     return "为保护您的信息，请发送登记该工单时留下的手机号码。"
 
 
 async def phone_given(turn: Turn) -> str:
-    number = turn.conversation.data["number"]
-    phone = turn.entities.phone
-    state, counters = turn.app[keys.STATE], (f"openid:{turn.openid}", f"no:{number}")
-    if await LOOKUPS.spent(state, *counters):
-        turn.conversation.leave()
-        return "查询失败次数过多，请10分钟后再试。"
-    async with transaction(turn.app) as session:
-        ticket = await session.get(Ticket, number)
-        if ticket is not None and ticket.contact_phone and ticket.contact_phone == phone:
-            turn.conversation.leave()
-            return _status_text(turn, ticket)
-    await LOOKUPS.fail(state, *counters)
-    turn.conversation.data["tries"] += 1
-    if turn.conversation.data["tries"] >= 3:
-        turn.conversation.leave()
-        return "工单编号或手机号码不正确，请核对后重新查询。"
-    return "工单编号或手机号码不正确，请重新发送手机号码。"
+    async def answer(session: AsyncSession, number: str, phone: str | None) -> str | None:
+        ticket = await tickets.ticket_filed_with(session, number, phone)
+        return None if ticket is None else _status_text(turn, ticket)
+
+    return await answer_with_secret(turn, LOOKUPS, turn.entities.phone, answer,
+                                    wrong="工单编号或手机号码不正确，请重新发送手机号码。",
+                                    gave_up="工单编号或手机号码不正确，请核对后重新查询。")
 
 
 def _status_text(turn: Turn, ticket: Ticket) -> str:
     ctx = context(turn.app)
     lines = [f"工单 {ticket.number}（{ticket.type}）", f"当前状态：{rules.STATES[ticket.state]}"]
     if ticket.pending:
-        left = rules.remaining_working_days(ctx.calendar, ctx.today, ticket.due_date)
-        due = rules.plain_date(ticket.due_date, ctx.today)
-        lines.append(f"答复期限：{due}" + (f"（还有{left}个工作日）" if left > 0 else "（今天到期）" if left == 0 else ""))
+        lines.append(f"答复期限：{rules.due_text(ctx.calendar, ctx.today, ticket.due_date)}")
     if ticket.reply:
         lines.append(f"答复：{ticket.reply}")
         if ticket.state in rules.ANSWERED:

@@ -12,9 +12,9 @@
 
 (() => {
   const API = '/console/api';
-  const PENDING = new Set(['registered', 'dispatched', 'signed', 'returned', 'extension_requested', 'reopened']);
   const CHANNELS = { phone: '电话', wechat: '微信公众号', miniapp: '小程序', rating: '差评转办' };
   const SUPERVISION_KINDS = { yellow: '黄牌', red: '红牌', sign_overdue: '超期未签收' };
+  const CARD_TONES = { yellow: 'is-due-soon', red: 'is-overdue' };
   const HANDOFF_STATES = { waiting: '等待回复', answered: '已回复', closed: '已结束' };
   const SPEAKERS = { user: '群众', bot: '智能客服', agent: '话务员' };
   const DELIVERY = { queued: '已排队发送', delivered: '已送达', undeliverable: '无法送达（已超过48小时）' };
@@ -187,19 +187,17 @@
   /** "11月30日（剩3个工作日）", "11月20日（已超期2个工作日）"; answered tickets show the date only. */
   function deadlineText(deadline, ticket) {
     const date = plainDate(deadline.due_date, yearOf(ticket.created_at));
-    if (!PENDING.has(ticket.state)) return date;
+    if (!deadline.pending) return date;
     const left = deadline.remaining_working_days;
     if (left < 0) return `${date}（已超期${-left}个工作日）`;
     if (left === 0) return `${date}（今日到期）`;
     return `${date}（剩${left}个工作日）`;
   }
 
+  /** The deadline coloured as the ticket's card (黄牌, 红牌): the server decides both. */
   function deadlineNode(ticket, testid) {
     const deadline = ticket.deadline;
-    const pending = PENDING.has(ticket.state);
-    const tone = !pending ? '' : deadline.remaining_working_days < 0 ? ' is-overdue'
-      : deadline.remaining_working_days <= 1 ? ' is-due-soon' : '';
-    return el('span', { class: `deadline${tone}`, testid },
+    return el('span', { class: ['deadline', CARD_TONES[ticket.card]].filter(Boolean).join(' '), testid },
       el('span', { testid: testid && `${testid}-text` }, deadlineText(deadline, ticket)),
       deadline.provisional ? el('span', {
         class: 'badge badge-forecast', testid: 'deadline-provisional',
@@ -634,7 +632,9 @@
               info('主办单位', t.lead_department_name, 'ticket-department'),
               info('协办单位', t.assist_departments.map(departmentName).join('、')),
               t.application_no ? info('关联办件', t.application_no) : null,
-              info('登记时间', plainTime(t.created_at)))),
+              info('登记时间', plainTime(t.created_at)),
+              t.dispatched_at ? info('派单时间', plainTime(t.dispatched_at), 'ticket-dispatched-at') : null,
+              t.closed_at ? info('办结时间', plainTime(t.closed_at), 'ticket-closed-at') : null)),
           t.reply ? el('section', { class: 'panel' }, el('h2', {}, '答复'),
             el('p', { class: 'ticket-content', testid: 'ticket-reply' }, t.reply),
             el('p', { class: 'muted small' }, `答复时间：${plainTime(t.replied_at)}`)) : null,
@@ -648,7 +648,7 @@
             el('dl', { class: 'facts compact' },
               info('时限', `${deadline.working_days}个工作日`),
               info('期限时刻', `${plainDate(deadline.due_date, yearOf(t.created_at))} 23:59:59`),
-              t.sign_due_date && !t.signed_at && PENDING.has(t.state)
+              t.sign_due_date && !t.signed_at && deadline.pending
                 ? info('签收期限', plainDate(t.sign_due_date, yearOf(t.created_at))) : null,
               t.signed_at ? info('签收时间', plainTime(t.signed_at)) : null,
               t.extension_state ? info('延期', extensionText(t)) : null)),

@@ -172,9 +172,11 @@ async def test_phone_complaint_from_call_to_close(console_url: str, watched, tmp
     await expect(new_row).to_contain_text(XSS)
     await expect(new_row.get_by_test_id("row-deadline-text")).to_have_text("11月25日（剩5个工作日）")
     await new_row.click()
+    await expect(page.get_by_test_id("ticket-dispatched-at")).to_have_count(0)
     await act(page, "dispatch", **{"field-department": "cgj"})
     await expect(page.get_by_test_id("ticket-state")).to_have_text("已派单")
     await expect(page.get_by_test_id("ticket-department")).to_have_text("市城市管理执法局")
+    await expect(page.get_by_test_id("ticket-dispatched-at")).to_have_text("11月18日 09:30")  # the test clock
     await log_out(page)
 
     # 承办单位 (市城市管理执法局) sees only its own queues, signs and replies.
@@ -213,8 +215,10 @@ async def test_phone_complaint_from_call_to_close(console_url: str, watched, tmp
     await row(page, number).click()
     await act(page, "callback", **{"field-note": "来电人表示问题已解决，满意。"})
     await expect(page.get_by_test_id("ticket-state")).to_have_text("已回访")
+    await expect(page.get_by_test_id("ticket-closed-at")).to_have_count(0)
     await act(page, "close")
     await expect(page.get_by_test_id("ticket-state")).to_have_text("已办结")
+    await expect(page.get_by_test_id("ticket-closed-at")).to_have_text("11月18日 09:30")
     for done in ("callback", "close", "dispatch"):
         await expect(page.get_by_test_id(f"action-{done}")).to_have_count(0)
     steps = page.get_by_test_id("timeline-step")
