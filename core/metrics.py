@@ -155,6 +155,7 @@ async def _read_database(app: web.Application) -> _DatabaseRead:
     # feature packages' tables only at run time (as core.db does).
     from core import outbox
     from hotline.models import Ticket
+    from hotline.rules import yellow_until
 
     now = app[keys.CLOCK].now()
     waiting = (outbox.CREATED, outbox.TEMPORARY)
@@ -162,8 +163,8 @@ async def _read_database(app: web.Application) -> _DatabaseRead:
     # Every card stands on an open ticket due by the next working day or already overdue (the
     # escalation scan raises a yellow card only then, and a later deadline lowers it), so both
     # counts read one range of the (pending, due_at) index instead of every open ticket.
-    yellow_until = app[keys.CALENDAR].current.add_working_days(now.date(), 1)
-    horizon = datetime.combine(yellow_until + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
+    last_yellow = yellow_until(app[keys.CALENDAR].current, now.date())
+    horizon = datetime.combine(last_yellow + timedelta(days=1), datetime.min.time(), tzinfo=SHANGHAI)
     async with app[keys.ENGINE].connect() as connection:
         outbox_rows = await connection.execute(
             select(outbox.OutboxMessage.channel, outbox.OutboxMessage.state, func.count(),
