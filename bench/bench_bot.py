@@ -25,7 +25,6 @@ import asyncio
 import itertools
 import multiprocessing
 import os
-import socket
 import time
 import uuid
 from collections import Counter
@@ -40,6 +39,7 @@ from bot.signing import Credentials, event_message, message_xml, text_message
 from core.db import create_engine
 from core.migrate import migrate
 from core.settings import load_settings
+from tests.processes import free_port
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 TOKEN = "bench-token"
@@ -53,12 +53,6 @@ MIX = [("你好", 12), ("您好，在吗", 4), ("你能做什么", 6), ("谢谢"
        ("查询办件SX20261105000123", 8), ("我的办件办到哪一步了", 4), ("GD20261118000042办得怎么样了", 5),
        ("我要投诉小区门口噪音扰民", 6), ("楼下餐馆油烟直排没人管", 3), ("今天天气怎么样", 3),
        ("<subscribe>", 4), ("转人工", 2)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run_service(overrides: dict, port: int, fixed_dialogue: bool = False) -> None:
@@ -234,9 +228,9 @@ def main() -> int:
                      "migrate_on_start": False, "demo_data": False, "log_level": args.log_level}
         service, baseline = Result("service (full pipeline)"), Result("baseline (fixed XML)")
         channel = Result("channel, fixed dialogue")
-        ports = [(_free_port(), service), (_free_port(), baseline)]
+        ports = [(free_port(), service), (free_port(), baseline)]
         if args.breakdown:
-            ports.append((_free_port(), channel))
+            ports.append((free_port(), channel))
         for _ in range(args.processes):
             children.append(context.Process(target=_run_service, args=(overrides, ports[0][0]), daemon=True))
             children.append(context.Process(target=_run_baseline, args=(ports[1][0],), daemon=True))

@@ -101,10 +101,7 @@ import json
 import os
 import random
 import re
-import signal
-import socket
-import subprocess
-import sys
+import shutil
 import tempfile
 import time
 import traceback
@@ -124,11 +121,12 @@ import redis.asyncio as aioredis
 from bench.common import machine, percentile, throwaway_database
 from bot.signing import Credentials, event_message, text_message
 from bot.webhook import FAILURE_TEXT, HOLDING_TEXT
-from core.integration import sign as sign_integration
 from tests.fake_wechat import FakeWeChat, start_fake_wechat
+from tests.identity_numbers import id_check_char
+from tests.personal_space_helpers import signed_request
+from tests.processes import ServiceProcesses
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
-ROOT = Path(__file__).resolve().parent.parent
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN = "soak-webhook-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
@@ -165,7 +163,6 @@ REPLIES = ("已安排工作人员现场核查，问题已处理，感谢您的�
            "已联系物业和社区，三日内修复完毕。")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华"
-WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 TICKET_NO = re.compile(r"工单编号 (GD\d{14})")
 
 
@@ -199,7 +196,7 @@ def id_number(rng: random.Random) -> str:
     region = rng.choice(("420704", "420702", "420703", "110105", "440106"))
     birth = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 55))
     body = f"{region}{birth:%Y%m%d}{rng.randrange(1000):03d}"
-    return body + "10X98765432"[sum(int(c) * w for c, w in zip(body, WEIGHTS)) % 11]
+    return body + id_check_char(body)
 
 
 def make_citizens(count: int, run: str, rng: random.Random) -> list[Citizen]:
@@ -412,41 +409,18 @@ def _take(citizen: Citizen | None, journey: Journey) -> Citizen | None:
 # --- the service ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_service(database_url: str, port: int, fake: FakeWeChat, safe: bool, log_path: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "HOST": "127.0.0.1", "PORT": str(port),
-        "MIGRATE_ON_START": "true", "DEMO_DATA": "true", "DEMO_LOGIN": "true", "RUN_WORKERS": "true",
-        "LOG_LEVEL": "WARNING", "WECHAT_TOKEN": TOKEN, "WECHAT_API_BASE_URL": fake.base_url,
-        "WECHAT_APP_ID": fake.app_id, "WECHAT_APP_SECRET": fake.app_secret,
+def service_settings(database_url: str, fake: FakeWeChat, safe: bool) -> dict[str, str]:
+    """The environment of the service as deployed, workers on, calling the fake WeChat."""
+    settings = {
+        "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL, "MIGRATE_ON_START": "true", "DEMO_DATA": "true",
+        "DEMO_LOGIN": "true", "RUN_WORKERS": "true", "LOG_LEVEL": "WARNING", "WECHAT_TOKEN": TOKEN,
+        "WECHAT_API_BASE_URL": fake.base_url, "WECHAT_APP_ID": fake.app_id, "WECHAT_APP_SECRET": fake.app_secret,
         "WECHAT_MINIAPP_ID": fake.miniapp_id, "WECHAT_MINIAPP_SECRET": fake.miniapp_secret,
         "INTEGRATION_CLIENTS": json.dumps(CLIENTS), "NOTIFY_CHANNEL": "wechat_subscribe",
-        "WECHAT_TEMPLATES": json.dumps(TEMPLATES), "TRUSTED_PROXIES": "127.0.0.1"})
-    env.pop("WECHAT_AES_KEY", None)
+        "WECHAT_TEMPLATES": json.dumps(TEMPLATES), "TRUSTED_PROXIES": "127.0.0.1"}
     if safe:
-        env["WECHAT_AES_KEY"] = AES_KEY
-    log = log_path.open("wb")
-    try:
-        return subprocess.Popen([sys.executable, "server.py"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    finally:
-        log.close()
-
-
-def stop_service(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # as a process manager would: cleanup contexts run
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        settings["WECHAT_AES_KEY"] = AES_KEY
+    return settings
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -531,12 +505,11 @@ class Soak:
     def today(self) -> date:
         return datetime.now(SHANGHAI).date()
 
-    def _signed(self, path: str, body: dict, client: str) -> dict:
-        raw = orjson.dumps(body)
-        ts, nonce = str(int(time.time())), uuid.uuid4().hex
-        return {"data": raw, "headers": {
-            "Content-Type": "application/json", "X-Client-Id": client, "X-Timestamp": ts, "X-Nonce": nonce,
-            "X-Signature": sign_integration(CLIENTS[client], "POST", path, ts, nonce, raw)}}
+    @staticmethod
+    def _signed(path: str, body: dict, client: str) -> dict:
+        """The keywords of a POST of `body` to `path`, signed now as back-office system `client`."""
+        raw, headers = signed_request(path, body, client_id=client, secret=CLIENTS[client])
+        return {"data": raw, "headers": headers}
 
     async def push(self, path: str, body: dict, client: str) -> None:
         """An unmeasured integration push (the population)."""
@@ -1028,19 +1001,6 @@ class Soak:
 # --- running it -------------------------------------------------------------------------------
 
 
-async def _wait_ready(http: aiohttp.ClientSession, base: str, process: subprocess.Popen, timeout: float) -> float:
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode} while starting")
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-            async with http.get(base + "/readyz") as response:
-                if response.status == 200:
-                    return time.monotonic() - began
-        await asyncio.sleep(0.5)
-    raise RuntimeError(f"the service was not ready within {timeout:.0f} s")
-
-
 @dataclass
 class Sample:
     at: float  # seconds since the measured window began
@@ -1169,12 +1129,22 @@ async def _forget(before: set[bytes]) -> int:
 
 
 async def run(args: argparse.Namespace, database_url: str, run_id: str) -> tuple[list[str], bool]:
+    """The summary's lines and whether the run was clean; the service's log is removed unless kept."""
+    log_dir = Path(tempfile.mkdtemp(prefix="soak-service-"))
+    try:
+        async with ServiceProcesses(log_dir) as group:
+            return await _soak(args, database_url, run_id, group)
+    finally:
+        if not args.keep_log:
+            shutil.rmtree(log_dir, ignore_errors=True)
+
+
+async def _soak(args: argparse.Namespace, database_url: str, run_id: str,
+                group: ServiceProcesses) -> tuple[list[str], bool]:
     before = await _redis_keys()
     fake = await start_fake_wechat(app_id="wx-soak-official", miniapp_id="wx-soak-miniapp")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = Path(tempfile.mkstemp(prefix="soak-service-", suffix=".log")[1])
-    process = start_service(database_url, port, fake, args.safe, log_path)
+    service = await group.start_server("service", service_settings(database_url, fake, args.safe))
+    process = service.process
     interval = 10.0 if args.seconds >= 300 else max(1.0, args.seconds / 30)
     recorder = Recorder(bucket_seconds=60.0 if args.seconds >= 300 else 10.0)
     connector = aiohttp.TCPConnector(limit=args.connections)
@@ -1184,9 +1154,11 @@ async def run(args: argparse.Namespace, database_url: str, run_id: str) -> tuple
     try:
         async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                          timeout=aiohttp.ClientTimeout(total=30)) as http:
-            startup = await _wait_ready(http, base, process, timeout=300)
+            began = time.monotonic()
+            await group.ready(service, timeout=300)
+            startup = time.monotonic() - began
             print(f"service ready in {startup:.1f} s (pid {process.pid}); populating …", flush=True)
-            soak = Soak(args, run_id, base, http, fake, recorder)
+            soak = Soak(args, run_id, service.url, http, fake, recorder)
             began = time.monotonic()
             pushes = await soak.populate()
             print(f"population: {len(soak.citizens):,} citizens, {pushes:,} integration pushes in "
@@ -1288,15 +1260,13 @@ async def run(args: argparse.Namespace, database_url: str, run_id: str) -> tuple
     finally:
         if db is not None:
             await db.close()
-        stop_service(process)
+        await service.stop()
         await fake.close()
         removed = await _forget(before)
         summary += ["", f"service warnings and errors logged (the generator forged {soak.forged if soak else 0:,} webhook "
-                        "signatures, each refused with a warning):"] + (log_summary(log_path) or ["  none"])
+                        "signatures, each refused with a warning):"] + (log_summary(service.log_path) or ["  none"])
         if args.keep_log:
-            summary.append(f"(service log kept at {log_path})")
-        else:
-            log_path.unlink(missing_ok=True)
+            summary.append(f"(service log kept at {service.log_path})")
         summary.append(f"(removed {removed:,} Redis keys of the run; service exit code {process.returncode})")
     return summary, clean
 

@@ -4,17 +4,19 @@ acts as any of them over HTTP, and a bound citizen on the mini-program."""
 from __future__ import annotations
 
 import functools
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import select
 
 from core import keys
+from core.clock import SHANGHAI
 from core.db import transaction
-from hotline.models import Staff, Ticket
+from core.outbox import OutboxMessage
+from hotline.models import Staff, Supervision, Ticket
 from hotline.staff import hash_password
 from server import create_app
-from tests.personal_space_helpers import ALICE, BOB, SECRETS, signed
-from tests.test_personal_space import citizen
+from tests.personal_space_helpers import ALICE, BOB, SECRETS, citizen, signed
 
 PASSWORD = "correct-horse-battery"
 STAFF = {  # username: (role, department)
@@ -128,3 +130,36 @@ async def stored(client, number: str) -> Ticket:
     async with transaction(client.server.app) as session:
         return await session.scalar(select(Ticket).where(Ticket.number == number))
 
+
+def at(day: str, hour: int = 10, minute: int = 0, second: int = 0) -> datetime:
+    """That day at that time in Beijing."""
+    d = date.fromisoformat(day)
+    return datetime(d.year, d.month, d.day, hour, minute, second, tzinfo=SHANGHAI)
+
+
+async def call_on(desk: Desk, clock, day: str, department: str | None = "cgj", *, sign: bool = True) -> str:
+    """A phone ticket accepted on `day` at 10:00, dispatched (and signed) the same day."""
+    clock.set(at(day))
+    number = (await desk.call())["number"]
+    if department is not None:
+        await desk.ok("agent01", number, "dispatch", department=department)
+        if sign:
+            await desk.ok(f"dept-{department}", number, "sign")
+    return number
+
+
+async def notices(app) -> list[tuple[str, str, set[str]]]:
+    """Staff digests in the outbox, oldest first: (recipient, kind, ticket numbers)."""
+    async with transaction(app) as session:
+        rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.recipient.like("staff:%"))
+                                     .order_by(OutboxMessage.id))
+        return [(m.recipient, m.kind, set(m.data["工单编号"].removesuffix("等").split("、"))) for m in rows]
+
+
+async def records(app, kind: str | None = None) -> list[tuple[str, str, date, str | None]]:
+    """督办 records: (ticket, kind, day raised, department), oldest first."""
+    query = select(Supervision).order_by(Supervision.id)
+    if kind is not None:
+        query = query.where(Supervision.kind == kind)
+    async with transaction(app) as session:
+        return [(r.ticket_no, r.kind, r.raised_on, r.department) for r in await session.scalars(query)]

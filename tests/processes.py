@@ -1,5 +1,6 @@
-"""The service as separate processes for tests: `python server.py` (or `server.py worker`) started
-with settings in its environment, on a free port, waited for until it is ready, always stopped.
+"""The service as separate processes, for the tests and the benchmarks: `python server.py` (or
+`server.py worker`) started with settings in its environment, on a free port, waited for until it
+is ready, always stopped.
 
     async with ServiceProcesses(log_dir) as group:
         server = await group.start_server("a", {"DATABASE_URL": ..., "RUN_WORKERS": "false"})
@@ -9,7 +10,7 @@ with settings in its environment, on a free port, waited for until it is ready, 
     # every child is stopped here, even when the block failed
 
 Each child's JSON log lines go to a file (`process.log()` reads them back), shown in the error
-when a child does not come up.
+when a child does not come up. `run_server` runs one command of server.py to its end instead.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +34,8 @@ STOP_TIMEOUT = 15.0
 
 
 def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (bound, then released): for a child to listen
+    on, or for a client to find closed."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -41,6 +45,13 @@ def _environment(settings: dict[str, str]) -> dict[str, str]:
     """This process's environment without any service setting of its own, plus `settings`."""
     inherited = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
     return inherited | settings
+
+
+def run_server(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """`python server.py ARGS` run to its end in `cwd` (where a `.env` would be read), with `env`
+    as its only service settings; its output as text."""
+    return subprocess.run([sys.executable, str(REPO_ROOT / "server.py"), *args], env=_environment(env), cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
 
 
 class ServiceProcess:
@@ -133,9 +144,9 @@ class ServiceProcesses:
         port = free_port()
         return await self._start(name, settings | {"HOST": "127.0.0.1"}, port, "worker", "--port", str(port))
 
-    async def ready(self, *children: ServiceProcess) -> None:
+    async def ready(self, *children: ServiceProcess, timeout: float = START_TIMEOUT) -> None:
         """Wait until all of them are ready; they start in parallel."""
-        await asyncio.gather(*(child.wait_ready(self._http) for child in children))
+        await asyncio.gather(*(child.wait_ready(self._http, timeout) for child in children))
 
     async def _start(self, name: str, settings: dict[str, str], port: int | None, *args: str) -> ServiceProcess:
         log_path = self.log_dir / f"{name}.log"

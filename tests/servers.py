@@ -29,14 +29,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port
+
 START_SECONDS = 30.0  # a busy 2-core machine; both start in well under a second when idle
 STOP_SECONDS = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -16,20 +16,18 @@ import io
 import json
 import logging
 import re
-import uuid
 from datetime import timedelta
 
 import aiohttp
-import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot import webhook
 from bot.signing import Credentials, text_message
 from core import keys
 from core.db import transaction
 from core.identity import InvalidIdentifier, validate_id_number
-from core.integration import NONCE_KEY, WINDOW_SECONDS, IntegrationEvent, sign
+from core.integration import NONCE_KEY, WINDOW_SECONDS, IntegrationEvent
 from core.logs import configure_logging
 from core.outbox import run_once
 from core.settings import SettingsError, load_settings
@@ -40,10 +38,12 @@ from server import create_app
 from tests.hotline_helpers import (  # noqa: F401 - fixtures
     PASSWORD, Desk, add_staff, alice, as_citizen, file_ticket, hotline_client,
 )
-from tests.personal_space_helpers import ALICE, BOB, CAROL, COMPANY, ELIC, IDP, SECRETS, event_id, licence, signed
-from tests.test_bot_dialogue import User, bot  # noqa: F401 - bot is a fixture (plain and safe mode)
-from tests.test_bot_webhook import ACCOUNT, WeChat, _count, _snapshot, safe  # noqa: F401 - safe is a fixture
-from tests.test_personal_space import bind, count, login
+from tests.bot_helpers import ACCOUNT, User, WeChat, bot, safe  # noqa: F401 - bot and safe are fixtures
+from tests.personal_space_helpers import (  # noqa: F401 - app_client is a fixture
+    ALICE, BOB, CAROL, COMPANY, ELIC, IDP, SECRETS, app_client, bind, event_id, licence, login, signed, signed_request,
+    signer,
+)
+from tests.row_counts import count_rows, snapshot, table_counts
 
 OTHER_ADDRESS = "127.0.0.2"  # loopback too: requests from it reach the test server as another client
 
@@ -76,8 +76,7 @@ async def test_one_address_failing_across_many_accounts_is_stopped_while_other_a
     async with from_address() as http:
         elsewhere = await http.post(login_url, json={"username": "agent01", "password": PASSWORD})
         assert elsewhere.status == 200 and "console_session" in elsewhere.cookies
-    async with transaction(hotline_client.server.app) as session:
-        assert await session.scalar(select(func.count()).select_from(Staff).where(Staff.locked_until.is_not(None))) == 0
+    assert await count_rows(hotline_client.server.app, Staff, Staff.locked_until.is_not(None)) == 0
 
 
 async def test_console_passwords_are_kept_only_as_argon2id_hashes(hotline_client):
@@ -200,12 +199,12 @@ async def test_a_captured_webhook_request_replayed_in_the_window_is_answered_onc
     safe.clock.advance(timedelta(seconds=webhook.TIMESTAMP_WINDOW - 1))
     replay = await safe.client.post("/wechat", params=params, data=body)
     assert replay.status == 200 and await replay.read() == first_bytes
-    assert await _count(app, Handoff) == 1
-    before = await _snapshot(app, redis_url)
+    assert await count_rows(app, Handoff) == 1
+    before = await snapshot(app, redis_url)
     safe.clock.advance(timedelta(seconds=2))
     late = await safe.client.post("/wechat", params=params, data=body)
     assert late.status == 403 and await _error_code(late) == "wechat_timestamp_out_of_window"
-    assert await _snapshot(app, redis_url) == before
+    assert await snapshot(app, redis_url) == before
 
 
 async def test_a_webhook_request_stays_recognised_for_as_long_as_its_timestamp_is_accepted(safe):
@@ -221,65 +220,45 @@ async def test_a_webhook_request_stays_recognised_for_as_long_as_its_timestamp_i
     assert await safe.app[keys.STATE].ttl(mark) >= acceptable_for
     safe.clock.advance(timedelta(seconds=acceptable_for))
     replay = await safe.client.post("/wechat", params=params, data=body)
-    assert replay.status == 200 and await _count(safe.app, Handoff) == 1
+    assert replay.status == 200 and await count_rows(safe.app, Handoff) == 1
 
 
 # ── replaying a captured integration request ──
 
-@pytest.fixture
-async def integration_client(aiohttp_client, make_settings, clock, fake_wechat):
-    settings = make_settings(integration_clients=SECRETS, **fake_wechat.settings())
-    return await aiohttp_client(create_app(settings, clock=clock))
-
-
-def _signed_request(path: str, body: dict, *, client_id: str, timestamp: int, nonce: str | None = None,
-                    secret: str | None = None) -> tuple[bytes, dict]:
-    raw = orjson.dumps(body)
-    nonce = nonce or uuid.uuid4().hex
-    signature = sign(secret or SECRETS[client_id], "POST", path, str(timestamp), nonce, raw)
-    return raw, {"Content-Type": "application/json", "X-Client-Id": client_id, "X-Timestamp": str(timestamp),
-                 "X-Nonce": nonce, "X-Signature": signature}
-
-
-async def _integration_events(client) -> int:
-    async with transaction(client.server.app) as session:
-        return await session.scalar(select(func.count()).select_from(IntegrationEvent))
-
-
 async def test_a_captured_integration_request_replayed_byte_for_byte_is_refused_and_writes_nothing(
-        integration_client, clock, database_url):
+        app_client, clock):
     path = "/integration/v1/identity-bindings"
     stamped = int(clock.now().timestamp()) + 290  # the sender's clock ahead of ours: the longest exposure
-    raw, headers = _signed_request(path, {"event_id": event_id("idp"), "openid": "openid-a", **ALICE},
-                                   client_id=IDP, timestamp=stamped)
-    assert (await integration_client.post(path, data=raw, headers=headers)).status == 200
-    persons, events = await count(database_url, Person), await _integration_events(integration_client)
-    replay = await integration_client.post(path, data=raw, headers=headers)
+    raw, headers = signed_request(path, {"event_id": event_id("idp"), "openid": "openid-a", **ALICE},
+                                  client_id=IDP, timestamp=stamped)
+    assert (await app_client.post(path, data=raw, headers=headers)).status == 200
+    written = await table_counts(app_client.server.app, Person, IntegrationEvent)
+    replay = await app_client.post(path, data=raw, headers=headers)
     assert replay.status == 401 and await _error_code(replay) == "nonce_replayed"
     nonce_mark = NONCE_KEY.format(client=IDP, nonce=headers["X-Nonce"])
     acceptable_for = stamped + WINDOW_SECONDS - clock.now().timestamp()
-    assert await integration_client.server.app[keys.STATE].ttl(nonce_mark) >= acceptable_for
+    assert await app_client.server.app[keys.STATE].ttl(nonce_mark) >= acceptable_for
     clock.advance(timedelta(seconds=acceptable_for + 1))
-    late = await integration_client.post(path, data=raw, headers=headers)
+    late = await app_client.post(path, data=raw, headers=headers)
     assert late.status == 401 and await _error_code(late) == "timestamp_out_of_window"
-    assert (await count(database_url, Person), await _integration_events(integration_client)) == (persons, events)
+    assert await table_counts(app_client.server.app, Person, IntegrationEvent) == written
 
 
-async def test_a_forged_request_does_not_spend_the_nonce_of_a_real_one(integration_client, clock, database_url):
+async def test_a_forged_request_does_not_spend_the_nonce_of_a_real_one(app_client, clock):
     path, now = "/integration/v1/licences", int(clock.now().timestamp())
-    forged_raw, forged = _signed_request(path, licence(BOB), client_id=ELIC, timestamp=now, nonce="nonce-7",
-                                         secret="guessed-secret-0123456789")
-    refused = await integration_client.post(path, data=forged_raw, headers=forged)
+    forged_raw, forged = signed_request(path, licence(BOB), client_id=ELIC, timestamp=now, nonce="nonce-7",
+                                        secret="guessed-secret-0123456789")
+    refused = await app_client.post(path, data=forged_raw, headers=forged)
     assert refused.status == 401 and await _error_code(refused) == "signature_invalid"
-    raw, real = _signed_request(path, licence(ALICE), client_id=ELIC, timestamp=now, nonce="nonce-7")
-    accepted = await integration_client.post(path, data=raw, headers=real)
+    raw, real = signed_request(path, licence(ALICE), client_id=ELIC, timestamp=now, nonce="nonce-7")
+    accepted = await app_client.post(path, data=raw, headers=real)
     assert accepted.status == 200 and (await accepted.json())["result"] == "applied"
 
 
 # ── oversized bodies ──
 
 async def test_a_body_over_max_body_bytes_is_refused_with_413_before_anything_is_read_or_written(
-        aiohttp_client, make_settings, clock, database_url):
+        aiohttp_client, make_settings, clock):
     client = await aiohttp_client(create_app(make_settings(integration_clients=SECRETS, max_body_bytes=4096),
                                              clock=clock))
     padding = "很长的内容" * 2000  # about 30 kB
@@ -289,7 +268,7 @@ async def test_a_body_over_max_body_bytes_is_refused_with_413_before_anything_is
                           {"event_id": event_id("idp"), "openid": "o-big", **ALICE, "note": padding},
                           client_id=IDP, now=clock.now().timestamp())
     assert pushed.status == 413 and await _error_code(pushed) == "payload_too_large"
-    assert await count(database_url, Person) == 0
+    assert await count_rows(client.server.app, Person) == 0
 
 
 # ── nothing personal, nothing secret in the logs ──
@@ -343,12 +322,9 @@ async def test_no_log_line_carries_a_full_id_number_a_phone_number_or_a_wechat_s
     client = await aiohttp_client(app)
     await add_staff(client.server.app, "agent01", "agent", None)
 
-    async def push(path, body, **kwargs):
-        return await signed(client, path, body, now=clock.now().timestamp(), **kwargs)
-
     # the mini-program: login (WeChat's secret travels in the URL), the real-name binding, a complaint
     alice = {"Authorization": (await login(client, fake_wechat, "openid-alice"))["Authorization"]}
-    await bind(push, "openid-alice", ALICE)
+    await bind(signer(client, clock), "openid-alice", ALICE)
     filed = await file_ticket(client, alice, content=f"邻居王五（身份证{CAROL['id_number']}，电话{CAROL['phone']}）"
                                                      "家装修噪音每天到深夜")
     # the bot: a complaint whose content carries an ID number, a new phone typed with +86 and dashes
@@ -391,8 +367,7 @@ async def test_no_log_line_carries_a_full_id_number_a_phone_number_or_a_wechat_s
 
 # ── what each back-office system may push ──
 
-async def test_with_scopes_a_client_may_push_only_what_is_listed_for_it(aiohttp_client, make_settings, clock,
-                                                                         database_url):
+async def test_with_scopes_a_client_may_push_only_what_is_listed_for_it(aiohttp_client, make_settings, clock):
     settings = make_settings(integration_clients=SECRETS, integration_scopes='{"elic": ["licences"], "idp": '
                                                                              '["identity-bindings"]}')
     client = await aiohttp_client(create_app(settings, clock=clock))
@@ -401,7 +376,7 @@ async def test_with_scopes_a_client_may_push_only_what_is_listed_for_it(aiohttp_
     # The e-licence library's secret, leaked, cannot bind someone's ID number to another WeChat user.
     refused = await signed(client, "/integration/v1/identity-bindings", binding, client_id=ELIC, now=now)
     assert refused.status == 403 and await _error_code(refused) == "push_not_allowed"
-    assert await count(database_url, Person) == 0 and await _integration_events(client) == 0
+    assert await table_counts(client.server.app, Person, IntegrationEvent) == {"persons": 0, "integration_events": 0}
     allowed = await signed(client, "/integration/v1/identity-bindings", binding, client_id=IDP, now=now)
     assert allowed.status == 200
     licence_push = await signed(client, "/integration/v1/licences", licence(ALICE), client_id=ELIC, now=now)

@@ -22,8 +22,7 @@ from hotline import handoffs
 from hotline.pages import STATIC
 from server import create_app
 from tests.hotline_helpers import STAFF, Desk, add_staff, file_ticket
-from tests.personal_space_helpers import ALICE, BOB, CAROL, COMPANY, SECRETS, event_id, licence, signed
-from tests.test_personal_space import citizen, login
+from tests.personal_space_helpers import ALICE, BOB, CAROL, COMPANY, SECRETS, citizen, event_id, licence, login, signed
 
 DAVE = {"id_number": "420704198507150015", "name": "赵六", "phone": "13600136000"}
 WEBHOOK_TOKEN = "matrix-webhook-token"

@@ -121,7 +121,7 @@ async def test_outages_answer_503_with_a_code_naming_the_dependency(aiohttp_clie
     from sqlalchemy.engine import make_url
 
     from core.db import transaction
-    from tests.test_health import closed_port
+    from tests.processes import free_port
 
     async def uses_database(request: web.Request) -> web.Response:
         async with transaction(request.app) as session:
@@ -132,8 +132,8 @@ async def test_outages_answer_503_with_a_code_naming_the_dependency(aiohttp_clie
         await request.app[keys.STATE].get("anything")
         return web.Response(text="ok")
 
-    down_db = make_url(database_url).set(port=closed_port()).render_as_string(False)
-    app = create_app(make_settings(database_url=down_db, redis_url=f"redis://127.0.0.1:{closed_port()}/0"))
+    down_db = make_url(database_url).set(port=free_port()).render_as_string(False)
+    app = create_app(make_settings(database_url=down_db, redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     app.router.add_get("/db", uses_database)
     app.router.add_get("/state", uses_state)
     client = await aiohttp_client(app)

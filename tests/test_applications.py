@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import event
 
 from core import keys
-from tests.personal_space_helpers import ALICE, BOB, event_id, signed
-from tests.test_personal_space import app_client, citizen  # noqa: F401 - app_client is a fixture
+from tests.personal_space_helpers import (  # noqa: F401 - app_client is a fixture
+    ALICE, BOB, app_client, citizen, event_id, signed, signer,
+)
 
 NUMBER = "SX20261105000123"
 
@@ -39,11 +40,8 @@ async def test_events_out_of_order_are_read_in_event_time_order(app_client, push
 
 @pytest.fixture
 def as_citizen(app_client, fake_wechat, clock):
-    async def post(path, body, **kwargs):
-        return await signed(app_client, path, body, now=clock.now().timestamp(), **kwargs)
-
     async def make(openid: str, who: dict) -> dict:
-        return await citizen(app_client, fake_wechat, post, openid, who)
+        return await citizen(app_client, fake_wechat, signer(app_client, clock), openid, who)
     return make
 
 

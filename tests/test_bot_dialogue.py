@@ -2,62 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, select
 
-from bot.signing import Credentials, event_message, message_xml, text_message
 from bot.texts import NEED_BINDING
 from core import keys
 from core.clock import SHANGHAI
 from core.db import transaction
-from hotline.models import Handoff, Ticket
-from tests.personal_space_helpers import ALICE, BOB, SECRETS, event_id, signed
-from tests.test_personal_space import bind
-
-_ids = itertools.count(1000)
-TOKEN = "test-token-for-the-webhook"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters: safe mode
-
-
-@pytest.fixture(params=["plain", "safe"])
-async def bot(request, aiohttp_client, make_settings, clock, fake_wechat):
-    """The whole service; WeChat talks to it in plain mode or in safe (AES) mode."""
-    from server import create_app
-
-    safe = {"wechat_aes_key": AES_KEY} if request.param == "safe" else {}
-    settings = make_settings(integration_clients=SECRETS, wechat_token=TOKEN, **safe, **fake_wechat.settings())
-    client = await aiohttp_client(create_app(settings, clock=clock))
-    client.credentials = Credentials.from_settings(settings)
-    return client
-
-
-class User:
-    """A WeChat user: every message goes to POST /wechat signed (and in safe mode encrypted) as
-    WeChat sends it, and the reply is read back as WeChat would."""
-
-    def __init__(self, client, openid: str):
-        self.client, self.openid = client, openid
-
-    async def say(self, text: str, *, msg_type: str = "text", event: str | None = None, key: str | None = None) -> str:
-        now = int(self.client.server.app[keys.CLOCK].now().timestamp())
-        if msg_type == "event":
-            xml = event_message(self.openid, "gh_test", event, create_time=now, event_key=key)
-        elif msg_type == "text":
-            xml = text_message(self.openid, "gh_test", text, msg_id=next(_ids), create_time=now)
-        else:
-            xml = message_xml({"ToUserName": "gh_test", "FromUserName": self.openid, "CreateTime": now,
-                               "MsgType": msg_type, "MsgId": next(_ids)})
-        query, body = self.client.credentials.sign(xml, timestamp=now, openid=self.openid)
-        response = await self.client.post("/wechat", params=query, data=body)
-        assert response.status == 200, await response.text()
-        reply = self.client.credentials.open_reply(await response.read())
-        if reply is None:
-            return ""
-        return "[transfer]" if reply["MsgType"] == "transfer_customer_service" else reply["Content"]
+from hotline.models import Handoff, Ticket, TicketRating
+from tests.bot_helpers import User, bot  # noqa: F401 - bot is a fixture (plain and safe mode)
+from tests.personal_space_helpers import ALICE, BOB, bind, event_id, licence, signed, signer
+from tests.row_counts import count_rows
 
 
 @pytest.fixture
@@ -67,15 +25,8 @@ def user(bot):
 
 @pytest.fixture
 async def alice(bot, clock):
-    async def post(path, body, **kwargs):
-        return await signed(bot, path, body, now=clock.now().timestamp(), **kwargs)
-    await bind(post, "openid-alice", ALICE)
+    await bind(signer(bot, clock), "openid-alice", ALICE)
     return User(bot, "openid-alice")
-
-
-async def _count(bot, model) -> int:
-    async with transaction(bot.server.app) as session:
-        return await session.scalar(select(func.count()).select_from(model))
 
 
 async def test_welcome_and_help(user):
@@ -133,7 +84,7 @@ async def test_cancel_leaves_any_flow(user):
 async def test_handoff_opens_a_queue_entry_with_the_transcript(user, bot):
     await user.say("你好")
     assert await user.say("转人工") == "[transfer]"
-    assert await _count(bot, Handoff) == 1
+    assert await count_rows(bot.server.app, Handoff) == 1
     async with transaction(bot.server.app) as session:
         handoff = await session.scalar(select(Handoff))
     assert [line["from"] for line in handoff.transcript] == ["user", "bot", "user", "bot"]
@@ -171,8 +122,6 @@ async def test_my_documents_needs_a_binding(user, alice):
 
 
 async def test_a_bound_user_is_told_what_the_government_already_holds(alice, bot, clock):
-    from tests.personal_space_helpers import licence
-
     pushed = await signed(bot, "/integration/v1/licences", licence(ALICE, "居民身份证", valid_until="2036-05-01"),
                           now=clock.now().timestamp())
     assert pushed.status == 200
@@ -211,8 +160,6 @@ async def test_rating_an_answer_with_a_reason_for_a_bad_level(alice, bot):
     assert "原因" in await alice.say("4")
     assert "重新办理" in await alice.say("路灯到现在还是不亮")
     async with transaction(bot.server.app) as session:
-        from hotline.models import TicketRating
-
         rating = await session.scalar(select(TicketRating).where(TicketRating.ticket_no == number))
     assert rating.level == "不满意" and rating.needs_judgement and rating.comment == "路灯到现在还是不亮"
     assert "没有可评价" in await alice.say("评价")  # rated once
@@ -231,10 +178,7 @@ async def test_cancel_in_the_middle_of_rating(alice, bot):
     assert "打分" in await alice.say("评价")
     assert "已退出" in await alice.say("退出")
     assert "感谢" not in await alice.say("1")  # no longer a score
-    async with transaction(bot.server.app) as session:
-        from hotline.models import TicketRating
-
-        assert await session.scalar(select(func.count()).select_from(TicketRating)) == 0
+    assert await count_rows(bot.server.app, TicketRating) == 0
 
 
 async def test_menu_clicks_enter_the_same_flows(user):
@@ -296,10 +240,7 @@ async def test_the_binding_is_read_at_most_once_a_minute_per_conversation(alice,
         assert await user.say("我的证照") == NEED_BINDING
         assert len(reads) == 2
 
-    async def post(path, body, **kwargs):
-        return await signed(bot, path, body, now=clock.now().timestamp(), **kwargs)
-
-    await bind(post, user.openid, BOB)
+    await bind(signer(bot, clock), user.openid, BOB)
     assert await user.say("我的证照") == NEED_BINDING  # the binding read a moment ago still counts
     clock.advance(timedelta(seconds=60))
     assert await user.say("我的证照") == "暂未查到您名下的电子证照。\n完整内容请在“政务掌上办”小程序查看。"

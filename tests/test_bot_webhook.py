@@ -6,88 +6,32 @@ from __future__ import annotations
 
 import asyncio
 import io
-import itertools
 import time
 from datetime import timedelta
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from bot import conversation, webhook
 from bot.chat import Chat
 from bot.messages import Incoming, Reply
-from bot.signing import (DEV_TOKEN, Credentials, event_message, message_xml, parse_xml, signature, text_message,
-                         webhook_token)
+from bot.signing import DEV_TOKEN, Credentials, event_message, message_xml, parse_xml, signature, webhook_token
 from core import keys, outbox
-from core.db import create_engine, import_models, transaction
+from core.db import create_engine, transaction
 from core.outbox import OutboxMessage
 from core.settings import load_settings
 from hotline.models import Handoff
-from server import create_app
-
-TOKEN = "webhook-test-token"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat issues them
-ACCOUNT = "gh_test_account"
-_ids = itertools.count(880000000000000001)
-
-
-def _app(make_settings, fake_wechat, clock, **overrides):
-    return create_app(make_settings(**(fake_wechat.settings() | {"wechat_token": TOKEN} | overrides)), clock=clock)
-
-
-class WeChat:
-    """Plays WeChat's side: builds, signs (and in safe mode encrypts) messages, reads replies."""
-
-    def __init__(self, client, credentials: Credentials, clock):
-        self.client, self.credentials, self.clock = client, credentials, clock
-
-    @property
-    def app(self):
-        return self.client.server.app
-
-    def now(self) -> int:
-        return int(self.clock.now().timestamp())
-
-    def text(self, content: str, openid: str = "openid-webhook", msg_id: int | None = None) -> str:
-        return text_message(openid, ACCOUNT, content, msg_id=msg_id or next(_ids), create_time=self.now())
-
-    async def post(self, xml: str, *, timestamp: int | None = None, nonce: str = "nonce-1", query: dict | None = None,
-                   body: bytes | None = None):
-        params, signed_body = self.credentials.sign(xml, timestamp=timestamp or self.now(), nonce=nonce)
-        return await self.client.post("/wechat", params=params | (query or {}),
-                                      data=signed_body if body is None else body)
-
-    async def exchange(self, xml: str, **kwargs) -> tuple[bytes, dict[str, str] | None]:
-        """Post a message; the raw reply and its fields (decrypted in safe mode)."""
-        response = await self.post(xml, **kwargs)
-        raw = await response.read()
-        assert response.status == 200, raw
-        return raw, self.credentials.open_reply(raw)
-
-
-@pytest.fixture
-async def plain(aiohttp_client, make_settings, fake_wechat, clock) -> WeChat:
-    client = await aiohttp_client(_app(make_settings, fake_wechat, clock))
-    return WeChat(client, Credentials(TOKEN), clock)
-
-
-@pytest.fixture
-async def safe(aiohttp_client, make_settings, fake_wechat, clock) -> WeChat:
-    client = await aiohttp_client(_app(make_settings, fake_wechat, clock, wechat_aes_key=AES_KEY))
-    return WeChat(client, Credentials(TOKEN, AES_KEY, fake_wechat.app_id), clock)
+from tests.bot_helpers import (  # noqa: F401 - plain and safe are fixtures
+    ACCOUNT, TOKEN, WeChat, new_msg_id, plain, safe, webhook_app,
+)
+from tests.row_counts import count_rows, snapshot
 
 
 @pytest.fixture(params=["plain", "safe"])
 def wechat(request) -> WeChat:
     """Each test with it runs in both modes."""
     return request.getfixturevalue(request.param)
-
-
-async def _count(app, model) -> int:
-    async with transaction(app) as session:
-        return await session.scalar(select(func.count()).select_from(model))
 
 
 # ── verification and the round trip ──
@@ -124,7 +68,7 @@ async def test_a_text_message_gets_the_dialogues_text_reply_in_both_modes(wechat
 ])
 async def test_other_message_types_get_a_helpful_text(plain, msg_type, extra):
     xml = message_xml({"ToUserName": ACCOUNT, "FromUserName": "openid-media", "CreateTime": plain.now(),
-                       "MsgType": msg_type, **extra, "MsgId": next(_ids)})
+                       "MsgType": msg_type, **extra, "MsgId": new_msg_id()})
     _, reply = await plain.exchange(xml)
     assert reply["MsgType"] == "text" and len(reply["Content"]) > 5
 
@@ -138,7 +82,7 @@ def test_a_voice_message_carries_wechats_recognition_as_content():
 
 async def test_without_a_dialogue_or_when_it_fails_the_user_gets_a_friendly_text(aiohttp_client, make_settings,
                                                                                fake_wechat, clock):
-    app = _app(make_settings, fake_wechat, clock)
+    app = webhook_app(make_settings, fake_wechat, clock)
     del app[keys.BOT_RESPOND]
     none = WeChat(await aiohttp_client(app), Credentials(TOKEN), clock)
     _, reply = await none.exchange(none.text("你好"))
@@ -147,7 +91,7 @@ async def test_without_a_dialogue_or_when_it_fails_the_user_gets_a_friendly_text
     async def broken(app, incoming: Incoming) -> Reply:  # stands for any bug in a flow
         raise RuntimeError("flow bug")
 
-    app = _app(make_settings, fake_wechat, clock)
+    app = webhook_app(make_settings, fake_wechat, clock)
     app[keys.BOT_RESPOND] = broken
     failing = WeChat(await aiohttp_client(app), Credentials(TOKEN), clock)
     _, reply = await failing.exchange(failing.text("你好"))
@@ -155,7 +99,7 @@ async def test_without_a_dialogue_or_when_it_fails_the_user_gets_a_friendly_text
 
 
 async def test_nothing_is_served_without_a_token_in_production(aiohttp_client, make_settings, fake_wechat, clock):
-    app = _app(make_settings, fake_wechat, clock, wechat_token=None)
+    app = webhook_app(make_settings, fake_wechat, clock, wechat_token=None)
     client = await aiohttp_client(app)
     ts = str(int(clock.now().timestamp()))
     params = {"signature": signature(DEV_TOKEN, ts, "n"), "timestamp": ts, "nonce": "n", "echostr": "x"}
@@ -183,12 +127,12 @@ def test_reply_text_survives_any_characters():
 
 async def test_with_the_state_store_down_the_user_still_gets_a_friendly_text(aiohttp_client, make_settings,
                                                                           fake_wechat, clock):
-    app = _app(make_settings, fake_wechat, clock, redis_url="redis://127.0.0.1:1/0")
+    app = webhook_app(make_settings, fake_wechat, clock, redis_url="redis://127.0.0.1:1/0")
     down = WeChat(await aiohttp_client(app), Credentials(TOKEN), clock)
     started = time.perf_counter()
     _, reply = await down.exchange(down.text("转人工", openid="openid-down"))
     assert reply["Content"] == webhook.FAILURE_TEXT and time.perf_counter() - started < 5.0
-    assert await _count(app, Handoff) == 0  # without dedupe nothing is done
+    assert await count_rows(app, Handoff) == 0  # without dedupe nothing is done
 
 
 async def test_the_terminal_chat_talks_through_the_real_webhook(wechat):
@@ -216,19 +160,6 @@ BOMB = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
 XXE = ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
        '<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName><CreateTime>1</CreateTime>'
        '<MsgType>text</MsgType><Content>&xxe;</Content><MsgId>1</MsgId></xml>')
-
-
-async def _snapshot(app, redis_url: str) -> tuple[dict, dict]:
-    """Every Redis key with its value, and every table's row count."""
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        store = {key: await client.dump(key) for key in await client.keys("*")}
-    finally:
-        await client.aclose()
-    async with transaction(app) as session:
-        rows = {t.name: await session.scalar(select(func.count()).select_from(t))
-                for t in import_models().sorted_tables}
-    return store, rows
 
 
 async def _chunks(data: bytes):
@@ -263,12 +194,12 @@ REFUSED = {"forged signature": (FORGED, FORGED), "stale timestamp": (STALE, STAL
 
 
 async def _refused_without_a_trace(wechat: WeChat, redis_url: str, refusal: tuple[int, str], **changes) -> None:
-    before = await _snapshot(wechat.app, redis_url)
+    before = await snapshot(wechat.app, redis_url)
     started = time.perf_counter()
     response = await wechat.post(wechat.text("转人工", openid="openid-attacker"), **changes)
     assert (response.status, (await response.json())["error"]["code"]) == refusal
     assert time.perf_counter() - started < 1.0
-    assert await _snapshot(wechat.app, redis_url) == before
+    assert await snapshot(wechat.app, redis_url) == before
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
@@ -282,10 +213,10 @@ async def test_safe_mode_refuses_a_forged_msg_signature_an_encrypted_bomb_and_pl
     plain_xml = safe.text("转人工", openid="openid-attacker").encode()  # correctly signed, not encrypted
     await _refused_without_a_trace(safe, redis_url, FORGED, body=plain_xml,
                                    query={"encrypt_type": "", "msg_signature": ""})
-    before = await _snapshot(safe.app, redis_url)
+    before = await snapshot(safe.app, redis_url)
     response = await safe.post(BOMB)  # signed and encrypted correctly: the DTD is inside
     assert response.status == 400 and (await response.json())["error"]["code"] == "wechat_xml_forbidden"
-    assert await _snapshot(safe.app, redis_url) == before
+    assert await snapshot(safe.app, redis_url) == before
 
 
 # ── retries and duplicates ──
@@ -370,7 +301,7 @@ async def test_a_slow_backend_gets_a_holding_reply_in_time_and_the_answer_by_cus
     await holder
     app = wechat.app
     for _ in range(100):  # the dialogue finishes once the lock is gone; its answer is queued
-        if await _count(app, OutboxMessage):
+        if await count_rows(app, OutboxMessage):
             break
         await asyncio.sleep(0.05)
     assert await outbox.run_once(app) == 1
@@ -384,7 +315,7 @@ async def test_turns_past_the_concurrency_limit_wait_and_still_answer_within_the
         aiohttp_client, make_settings, fake_wechat, clock, database_url):
     """With one turn at a time, a greeting queued behind a turn stuck on the database gets the
     holding reply in time, and its answer follows once the gate opens."""
-    client = await aiohttp_client(_app(make_settings, fake_wechat, clock, bot_concurrency=1))
+    client = await aiohttp_client(webhook_app(make_settings, fake_wechat, clock, bot_concurrency=1))
     chat = WeChat(client, Credentials(TOKEN), clock)
     locked = asyncio.Event()
     holder = asyncio.create_task(_hold_lock(database_url, "applications", 6.0, locked))
@@ -402,7 +333,7 @@ async def test_turns_past_the_concurrency_limit_wait_and_still_answer_within_the
     assert webhook.BUDGET_SECONDS - 0.1 <= waited < 5.0
     await holder
     for _ in range(100):
-        if await _count(chat.app, OutboxMessage) == 2:
+        if await count_rows(chat.app, OutboxMessage) == 2:
             break
         await asyncio.sleep(0.05)
     assert await outbox.run_once(chat.app) == 2

@@ -3,21 +3,15 @@ recorded once, and the recompute hooks run once per change."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
+import aiohttp
 from sqlalchemy import select
 
 from core import keys
 from core.calendar_service import refresh_calendar
 from core.db import transaction
-from core.settings import REPO_ROOT
 from core.system_state import SystemState
 from server import create_app
-from tests.test_settings import run_server
+from tests.processes import ServiceProcesses, run_server
 
 # The operator types in a (hypothetical) published 2027 schedule in which Monday 2027-01-04 is
 # also a day off; predicted, only Friday 2027-01-01 is.
@@ -109,32 +103,11 @@ def test_calendar_check_and_load_commands(tmp_path):
     assert installed.read_text(encoding="utf-8") == OVERRIDE_2027  # the bad file was not installed
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_python_server_py_serves_the_embedded_default(tmp_path):
+async def test_python_server_py_serves_the_embedded_default(tmp_path):
     """The README's run command, minus the install: the service answers /healthz on its port."""
-    port = free_port()
-    env = {"PORT": str(port), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, str(REPO_ROOT / "server.py")], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline_at = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert process.poll() is None, process.communicate()[0]
-                assert time.monotonic() < deadline_at, "the service did not become ready in 30 s"
-                time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+    async with ServiceProcesses(tmp_path) as group:
+        server = await group.start_server("embedded", {})
+        await group.ready(server, timeout=30)
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/healthz") as response:
             assert response.status == 200
         assert (tmp_path / "data" / "zhangshangban.db").exists()
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)  # also closes the pipe

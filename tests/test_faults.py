@@ -26,7 +26,7 @@ from datetime import timedelta
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from bot import webhook
@@ -40,12 +40,11 @@ from core.wechat import TIMEOUT_SECONDS
 from hotline.escalation import run_scan
 from hotline.models import Supervision, Ticket, TicketEvent
 from server import create_app
-from tests.hotline_helpers import desk, file_ticket, hotline_client  # noqa: F401 - fixtures
-from tests.personal_space_helpers import ALICE, SECRETS, signed
+from tests.bot_helpers import TOKEN, WeChat
+from tests.hotline_helpers import at, call_on, desk, file_ticket, hotline_client, notices, records  # noqa: F401 - fixtures
+from tests.personal_space_helpers import ALICE, SECRETS, citizen, login, signer
+from tests.row_counts import table_counts
 from tests.servers import PostgresServer, RedisServer
-from tests.test_bot_webhook import TOKEN, WeChat
-from tests.test_hotline_escalation import at, call_on, notices, records
-from tests.test_personal_space import citizen, login
 
 WECHAT_GIVES_UP = aiohttp.ClientTimeout(total=5)  # WeChat drops a reply that takes longer than 5 s
 CUSTOM = "message/custom/send"
@@ -123,9 +122,7 @@ def wechat(service, clock) -> WeChat:
 @pytest.fixture
 async def alice(service, fake_wechat, clock) -> dict:
     """Logged in on the mini-program and bound to ALICE; her WeChat openid is `openid-faults`."""
-    async def post(path: str, body: dict, **kwargs):
-        return await signed(service, path, body, now=clock.now().timestamp(), **kwargs)
-    return await citizen(service, fake_wechat, post, "openid-faults", ALICE)
+    return await citizen(service, fake_wechat, signer(service, clock), "openid-faults", ALICE)
 
 
 async def says(wechat: WeChat, content: str, openid: str = "openid-faults") -> str:
@@ -151,9 +148,8 @@ async def readiness(client) -> tuple[int, list[str]]:
 
 
 async def counts(app) -> dict[str, int]:
-    async with transaction(app) as session:
-        return {model.__tablename__: await session.scalar(select(func.count()).select_from(model))
-                for model in (Ticket, TicketEvent, OutboxMessage, Supervision)}
+    """What a citizen's filing and the escalation scan write."""
+    return await table_counts(app, Ticket, TicketEvent, OutboxMessage, Supervision)
 
 
 async def outbox_rows(app) -> list[OutboxMessage]:

@@ -3,21 +3,13 @@ and in a worker alike."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from sqlalchemy.engine import make_url
 
 from server import create_app, create_worker_app
+from tests.processes import free_port
 
 every_process = pytest.mark.parametrize("create", [create_app, create_worker_app], ids=["web", "worker"])
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @every_process
@@ -31,7 +23,7 @@ async def test_healthz_and_readyz_answer_200_when_all_is_up(aiohttp_client, make
 
 @every_process
 async def test_readyz_names_the_state_store_when_redis_is_down(aiohttp_client, make_settings, create):
-    client = await aiohttp_client(create(make_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")))
+    client = await aiohttp_client(create(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")))
     assert (await client.get("/healthz")).status == 200
     response = await client.get("/readyz")
     body = await response.json()
@@ -44,7 +36,7 @@ async def test_readyz_names_the_state_store_when_redis_is_down(aiohttp_client, m
 
 @every_process
 async def test_readyz_names_the_database_when_postgresql_is_down(aiohttp_client, make_settings, database_url, create):
-    down = make_url(database_url).set(host="127.0.0.1", port=closed_port())
+    down = make_url(database_url).set(host="127.0.0.1", port=free_port())
     client = await aiohttp_client(create(make_settings(database_url=down.render_as_string(False))))
     assert (await client.get("/healthz")).status == 200
     response = await client.get("/readyz")

@@ -15,16 +15,13 @@ from datetime import date, datetime
 
 from core.calendar import WorkingCalendar
 from core.calendar_service import refresh_calendar
-from core.clock import SHANGHAI
 from hotline import rules
-from tests.hotline_helpers import Desk, alice, as_citizen, desk, file_ticket, hotline_client, stored  # noqa: F401
+from tests.hotline_helpers import (  # noqa: F401 - fixtures
+    Desk, alice, as_citizen, at, desk, file_ticket, hotline_client, stored,
+)
 
 FORECAST = "预测"  # the promise says the date rests on the predicted holidays
 
-
-def at(day: str, hour: int = 10, minute: int = 0) -> datetime:
-    return datetime.combine(date.fromisoformat(day), datetime.min.time()).replace(hour=hour, minute=minute,
-                                                                                   tzinfo=SHANGHAI)
 
 
 def end_of(day: str) -> str:

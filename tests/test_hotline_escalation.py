@@ -11,21 +11,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import select
 
 from core.calendar import WorkingCalendar
-from core.clock import SHANGHAI
-from core.db import transaction
-from core.outbox import OutboxMessage
 from hotline import rules
 from hotline.escalation import run_scan
-from hotline.models import Supervision
-from tests.hotline_helpers import Desk, alice, as_citizen, desk, file_ticket, hotline_client  # noqa: F401
-
-
-def at(day: str, hour: int = 10, minute: int = 0, second: int = 0) -> datetime:
-    d = date.fromisoformat(day)
-    return datetime(d.year, d.month, d.day, hour, minute, second, tzinfo=SHANGHAI)
+from tests.hotline_helpers import (  # noqa: F401 - fixtures
+    Desk, alice, as_citizen, at, call_on, desk, file_ticket, hotline_client, notices, records,
+)
 
 
 @pytest.fixture
@@ -36,34 +28,6 @@ def app(hotline_client):
 async def scan_at(app, clock, when: datetime) -> dict[str, int]:
     clock.set(when)
     return await run_scan(app)
-
-
-async def call_on(desk: Desk, clock, day: str, department: str | None = "cgj", *, sign: bool = True) -> str:
-    """A phone ticket accepted on `day` at 10:00, dispatched (and signed) the same day."""
-    clock.set(at(day))
-    number = (await desk.call())["number"]
-    if department is not None:
-        await desk.ok("agent01", number, "dispatch", department=department)
-        if sign:
-            await desk.ok(f"dept-{department}", number, "sign")
-    return number
-
-
-async def notices(app) -> list[tuple[str, str, set[str]]]:
-    """Staff digests in the outbox, oldest first: (recipient, kind, ticket numbers)."""
-    async with transaction(app) as session:
-        rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.recipient.like("staff:%"))
-                                     .order_by(OutboxMessage.id))
-        return [(m.recipient, m.kind, set(m.data["工单编号"].removesuffix("等").split("、"))) for m in rows]
-
-
-async def records(app, kind: str | None = None) -> list[tuple[str, str, date, str | None]]:
-    """督办 records: (ticket, kind, day raised, department), oldest first."""
-    query = select(Supervision).order_by(Supervision.id)
-    if kind is not None:
-        query = query.where(Supervision.kind == kind)
-    async with transaction(app) as session:
-        return [(r.ticket_no, r.kind, r.raised_on, r.department) for r in await session.scalars(query)]
 
 
 async def card(desk: Desk, number: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.clock import SHANGHAI
 from core.db import transaction
@@ -16,8 +16,8 @@ from hotline.models import Ticket
 from tests.hotline_helpers import (  # noqa: F401 - fixtures
     Desk, alice, as_citizen, bob, desk, file_ticket, hotline_client, stored,
 )
-from tests.personal_space_helpers import ALICE
-from tests.test_personal_space import login
+from tests.personal_space_helpers import ALICE, login
+from tests.row_counts import count_rows
 
 
 def moment(text: str) -> datetime:
@@ -398,5 +398,4 @@ async def test_an_unbound_user_cannot_file_and_an_anonymous_request_gets_401(hot
     response = await hotline_client.post("/api/v1/tickets", json=complaint,
                                          headers={"Authorization": unbound["Authorization"]})
     assert response.status == 404 and (await response.json())["error"]["code"] == "not_bound"
-    async with transaction(hotline_client.server.app) as session:
-        assert await session.scalar(select(func.count()).select_from(Ticket)) == 0
+    assert await count_rows(hotline_client.server.app, Ticket) == 0

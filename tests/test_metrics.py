@@ -13,15 +13,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
 from core import outbox
-from core.clock import SHANGHAI
 from core.db import transaction
 from core.metrics import export_database_gauges
 from core.outbox import Draft, enqueue
 from core.settings import SettingsError, load_settings
 from hotline.escalation import run_scan
 from server import create_app, create_worker_app
-from tests.hotline_helpers import desk, hotline_client  # noqa: F401 - fixtures
-from tests.test_health import closed_port
+from tests.hotline_helpers import at, desk, hotline_client  # noqa: F401 - fixtures
+from tests.processes import free_port
 
 TOKEN = "metrics-token-0123456789"
 CHANNELS = ("console", "wechat_subscribe", "wechat_custom")
@@ -182,10 +181,6 @@ async def test_outbox_backlog_failures_and_wechat_errors_are_exported(worker_cli
     assert not any("openid" in v for v in label_values(samples))
 
 
-def at(day: str, hour: int = 10) -> datetime:
-    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=SHANGHAI)
-
-
 async def test_overdue_and_carded_tickets_are_counted_and_no_ticket_number_becomes_a_label(
         worker_client, desk, clock):
     app = worker_client.server.app
@@ -254,7 +249,7 @@ def test_a_short_or_spaced_metrics_token_is_refused_at_startup(token):
 
 
 async def test_metrics_answer_when_the_database_does_not(aiohttp_client, make_settings, database_url):
-    down = make_url(database_url).set(host="127.0.0.1", port=closed_port())
+    down = make_url(database_url).set(host="127.0.0.1", port=free_port())
     client = await aiohttp_client(create_worker_app(make_settings(database_url=down.render_as_string(False))))
     assert (await client.get("/healthz")).status == 200
     samples = await scrape(client)

@@ -32,7 +32,7 @@ import pytest_asyncio
 import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.signing import Credentials, text_message
 from core import outbox
@@ -47,9 +47,10 @@ from hotline.service import context
 from server import create_app
 from tests.fake_wechat import FakeWeChat, start_fake_wechat
 from tests.hotline_helpers import PASSWORD, add_staff
-from tests.personal_space_helpers import SECRETS, event_id, licence, signed
+from tests.identity_numbers import id_check_char
+from tests.personal_space_helpers import SECRETS, bind, event_id, licence, login, signed
 from tests.processes import ServiceProcess, ServiceProcesses
-from tests.test_personal_space import bind, login
+from tests.row_counts import count_rows
 
 # The first test to run also waits for the four processes to start.
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
@@ -71,8 +72,7 @@ def today() -> date:
 def person(n: int) -> dict:
     """A valid 身份证号 (GB 11643 check character), a name and a phone of its own."""
     body = f"42070419900101{n:03d}"
-    total = sum(int(c) * w for c, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)))
-    return {"id_number": body + "10X98765432"[total % 11], "name": f"市民{n}", "phone": f"139{n:08d}"}
+    return {"id_number": body + id_check_char(body), "name": f"市民{n}", "phone": f"139{n:08d}"}
 
 
 def expiry_text(days: int) -> str:
@@ -221,10 +221,8 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: f
 
 async def outbox_settled(local: web.Application) -> bool:
     """Nothing waiting to be sent or being sent."""
-    async with transaction(local) as session:
-        waiting = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.state.in_([outbox.CREATED, outbox.TEMPORARY, outbox.SENDING])))
-    return waiting == 0
+    waiting = OutboxMessage.state.in_([outbox.CREATED, outbox.TEMPORARY, outbox.SENDING])
+    return await count_rows(local, OutboxMessage, waiting) == 0
 
 
 def subscribe_messages(fake: FakeWeChat, template: str) -> Counter:

@@ -7,57 +7,18 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
 
-from core.db import create_engine
-from core.settings import load_settings
 from personal_space.models import Document, Person
 from server import create_app
-from tests.personal_space_helpers import ALICE, BOB, CAROL, COMPANY, IDP, SECRETS, event_id, licence, signed
-
-
-@pytest.fixture
-async def app_client(aiohttp_client, make_settings, clock, fake_wechat):
-    settings = make_settings(integration_clients=SECRETS, **fake_wechat.settings())
-    return await aiohttp_client(create_app(settings, clock=clock))
+from tests.personal_space_helpers import (  # noqa: F401 - app_client is a fixture
+    ALICE, BOB, CAROL, COMPANY, IDP, app_client, bind, citizen, event_id, licence, login, signed, signer,
+)
+from tests.row_counts import count_rows
 
 
 @pytest.fixture
 def post(app_client, clock):
-    async def post(path: str, body: dict, **kwargs):
-        return await signed(app_client, path, body, now=clock.now().timestamp(), **kwargs)
-    return post
-
-
-async def count(database_url: str, model) -> int:
-    engine = create_engine(load_settings(database_url=database_url))
-    try:
-        async with engine.connect() as conn:
-            return await conn.scalar(select(func.count()).select_from(model))
-    finally:
-        await engine.dispose()
-
-
-async def login(client, fake, openid: str) -> dict:
-    code = f"code-{openid}-{fake.requests.count('/sns/jscode2session')}"
-    fake.add_code(code, openid)
-    response = await client.post("/api/v1/auth/login", json={"code": code})
-    assert response.status == 200, await response.text()
-    body = await response.json()
-    return {"Authorization": f"Bearer {body['token']}", "bound": body["bound"]}
-
-
-async def bind(post, openid: str, who: dict) -> None:
-    response = await post("/integration/v1/identity-bindings", {"event_id": event_id("idp"), "openid": openid, **who},
-                          client_id=IDP)
-    assert response.status == 200, await response.text()
-
-
-async def citizen(client, fake, post, openid: str, who: dict) -> dict:
-    """A logged-in, bound citizen's headers."""
-    headers = await login(client, fake, openid)
-    await bind(post, openid, who)
-    return {"Authorization": headers["Authorization"]}
+    return signer(app_client, clock)
 
 
 # ── login and binding ──
@@ -96,19 +57,19 @@ async def test_binding_makes_the_user_a_known_person_masked_everywhere(app_clien
     assert (await login(app_client, fake_wechat, "openid-a"))["bound"] is True
 
 
-async def test_a_binding_with_a_bad_id_number_is_refused_and_writes_nothing(app_client, post, database_url):
+async def test_a_binding_with_a_bad_id_number_is_refused_and_writes_nothing(app_client, post):
     response = await post("/integration/v1/identity-bindings",
                           {"event_id": "idp-bad", "openid": "o-x", **{**ALICE, "id_number": "110105194912310021"}},
                           client_id=IDP)
     body = await response.json()
     assert response.status == 400 and body["error"]["code"] == "invalid_id_number"
-    assert await count(database_url, Person) == 0
+    assert await count_rows(app_client.server.app, Person) == 0
     retry = await post("/integration/v1/identity-bindings", {"event_id": "idp-bad", "openid": "o-x", **ALICE},
                        client_id=IDP)
     assert (await retry.json())["result"] == "applied"  # the refused event was not recorded as done
 
 
-async def test_pushes_about_a_new_person_arriving_together_all_apply(app_client, post, database_url):
+async def test_pushes_about_a_new_person_arriving_together_all_apply(app_client, post):
     # Both of a person's openids bound while their ID card arrives: three first sightings at once.
     responses = await asyncio.gather(
         post("/integration/v1/identity-bindings", {"event_id": event_id("idp"), "openid": "o-mp", **BOB},
@@ -117,7 +78,7 @@ async def test_pushes_about_a_new_person_arriving_together_all_apply(app_client,
              client_id=IDP),
         post("/integration/v1/licences", licence(BOB, "居民身份证", valid_until="2036-05-01")))
     assert [r.status for r in responses] == [200, 200, 200], [await r.text() for r in responses]
-    assert await count(database_url, Person) == 1
+    assert await count_rows(app_client.server.app, Person) == 1
 
 
 async def test_a_double_tapped_first_login_gives_two_sessions(app_client, fake_wechat):
@@ -136,13 +97,13 @@ async def test_a_double_tapped_first_login_gives_two_sessions(app_client, fake_w
     ({"timestamp_shift": -301}, "timestamp_out_of_window"),
     ({"timestamp_shift": 301}, "timestamp_out_of_window"),
 ])
-async def test_bad_signatures_are_refused_and_nothing_is_written(app_client, clock, database_url, tamper, code):
+async def test_bad_signatures_are_refused_and_nothing_is_written(app_client, clock, tamper, code):
     now = int(clock.now().timestamp())
     kwargs = {k: v for k, v in tamper.items() if k != "timestamp_shift"}
     response = await signed(app_client, "/integration/v1/licences", licence(ALICE),
                             timestamp=now + tamper.get("timestamp_shift", 0), **kwargs)
     assert response.status == 401 and (await response.json())["error"]["code"] == code
-    assert await count(database_url, Document) == 0
+    assert await count_rows(app_client.server.app, Document) == 0
 
 
 async def test_missing_signature_headers(app_client):
@@ -150,19 +111,19 @@ async def test_missing_signature_headers(app_client):
     assert response.status == 401 and (await response.json())["error"]["code"] == "signature_missing"
 
 
-async def test_a_replayed_nonce_is_refused_even_with_a_new_event(app_client, post, database_url):
+async def test_a_replayed_nonce_is_refused_even_with_a_new_event(app_client, post):
     first = await post("/integration/v1/licences", licence(ALICE), nonce="nonce-1")
     assert first.status == 200
     replay = await post("/integration/v1/licences", licence(BOB), nonce="nonce-1")
     assert replay.status == 401 and (await replay.json())["error"]["code"] == "nonce_replayed"
-    assert await count(database_url, Document) == 1
+    assert await count_rows(app_client.server.app, Document) == 1
 
 
-async def test_the_same_event_twice_is_applied_once(app_client, post, database_url):
+async def test_the_same_event_twice_is_applied_once(app_client, post):
     event = licence(ALICE)
     results = [(await (await post("/integration/v1/licences", event)).json())["result"] for _ in range(2)]
     assert results == ["applied", "duplicate"]
-    assert await count(database_url, Document) == 1
+    assert await count_rows(app_client.server.app, Document) == 1
 
 
 async def test_versions_out_of_order_keep_the_newest(app_client, fake_wechat, post):

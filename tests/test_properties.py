@@ -16,7 +16,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.calendar import WorkingCalendar
 from core.calendar_overrides import CalendarOverrides
@@ -28,25 +28,11 @@ from hotline import catalogue, rules, tickets
 from hotline.models import Ticket, TicketEvent, TicketRating
 from hotline.service import context
 from hotline.tickets import Actor, NewTicket
+from tests.identity_numbers import ID_ALPHABET, USCC_ALPHABET, id_check_char, uscc_check_char
 from tests.personal_space_helpers import ALICE, BOB
+from tests.row_counts import count_rows
 
 PURE = settings(max_examples=200, derandomize=True, database=None, deadline=None)
-
-# The check rules exactly as PRODUCT.md §5 states them, written apart from core.identity so the
-# tests compare two readings of the standard.
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK = "10X98765432"
-ID_ALPHABET = "0123456789X"
-USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-
-
-def id_check_char(first17: str) -> str:
-    return ID_CHECK[sum(int(c) * w for c, w in zip(first17, ID_WEIGHTS)) % 11]
-
-
-def uscc_check_char(first17: str) -> str:
-    total = sum(USCC_ALPHABET.index(c) * pow(3, i, 31) for i, c in enumerate(first17))
-    return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
 @st.composite
@@ -282,15 +268,14 @@ def _actor(who: str, ticket: Ticket) -> Actor:
     return {"agent": AGENT, "supervisor": SUPERVISOR, "citizen": CITIZEN, "stranger": STRANGER}[who]
 
 
-async def _snapshot(app, number: str) -> tuple[dict, int, list]:
+async def _ticket_snapshot(app, number: str) -> tuple[dict, int, list]:
     """The ticket's stored row, how many steps its history has, and its ratings."""
     async with transaction(app) as db:
         ticket = await db.get(Ticket, number)
         row = {column.key: getattr(ticket, column.key) for column in Ticket.__table__.columns}
-        events = await db.scalar(select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_no == number))
         ratings = [(r.round, r.level, r.reasonable) for r in
                    await db.scalars(select(TicketRating).where(TicketRating.ticket_no == number))]
-    return row, events, ratings
+    return row, await count_rows(app, TicketEvent, TicketEvent.ticket_no == number), ratings
 
 
 async def _attempt(app, number: str, move: bool, index: int, who: str, name: str, payload: dict):
@@ -341,9 +326,9 @@ async def test_random_actions_by_random_roles_move_a_ticket_only_along_the_rules
     calendar = context(app).calendar
     for move, index, who, name, payload, hours in program:
         clock.advance(timedelta(hours=hours))
-        before, events_before, ratings_before = await _snapshot(app, number)
+        before, events_before, ratings_before = await _ticket_snapshot(app, number)
         who, actor, action, offered, code = await _attempt(app, number, move, index, who, name, payload)
-        after, events_after, ratings_after = await _snapshot(app, number)
+        after, events_after, ratings_after = await _ticket_snapshot(app, number)
         spec = rules.ACTIONS.get(action)
         note(f"{clock.now():%m-%d %H:%M} {before['state']}: {who} {action} {payload} -> {code or after['state']}")
         if code is not None:

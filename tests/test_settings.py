@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from core.settings import REPO_ROOT, SettingsError, load_settings
-
-
-def run_server(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    return subprocess.run([sys.executable, str(REPO_ROOT / "server.py"), *args], env=clean | env, cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+from core.settings import SettingsError, load_settings
+from tests.processes import free_port, run_server
 
 
 @pytest.mark.parametrize(("env", "name"), [
@@ -96,9 +87,7 @@ def test_migrate_command_builds_an_embedded_database(tmp_path):
 
 
 def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path):
-    from tests.test_health import closed_port
-
-    result = run_server("migrate", env={"DATABASE_URL": f"postgresql://app:secret@127.0.0.1:{closed_port()}/x"},
+    result = run_server("migrate", env={"DATABASE_URL": f"postgresql://app:secret@127.0.0.1:{free_port()}/x"},
                         cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith("无法迁移数据库 postgresql+asyncpg://app:***@127.0.0.1:")

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from core.state import MemoryStateStore, RedisStateStore, StateStore, StateStoreUnavailable
-from tests.test_health import closed_port
+from tests.processes import free_port as closed_port
 
 
 @pytest.fixture(params=["redis", "memory"])

@@ -14,7 +14,7 @@ from core import keys
 from core.settings import load_settings
 from core.wechat import WeChatApi, WeChatError, wechat_context
 from tests.fake_wechat import FakeWeChat, fake_wechat  # noqa: F401 - the fixture
-from tests.test_health import closed_port
+from tests.processes import free_port as closed_port
 
 SUBSCRIBE = "/cgi-bin/message/subscribe/send"
 CUSTOM = "/cgi-bin/message/custom/send"
