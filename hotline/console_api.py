@@ -362,13 +362,8 @@ async def reply_handoff(request: web.Request, handoff_id: RowId, /, body: Handof
                         ) -> r200[HandoffOut] | r400[ErrorBody] | r401[ErrorBody] | r403[ErrorBody] | r404[ErrorBody] \
         | r409[ErrorBody] | r415[ErrorBody]:
     """Answer a handed-over chat: sent as a WeChat customer-service message within 48 hours, else undeliverable."""
-    now = request.app[keys.CLOCK].now()
-    async with transaction(request.app) as db:
-        staff, _ = await staff_auth.current_staff(request, db)
-        staff_auth.require_role(staff, "agent")
-        handoff = await handoffs.get_handoff(db, handoff_id, for_update=True)
-        await handoffs.answer(db, handoff, staff.username, body.text, now)
-        return json_response(await _handoff_out(db, handoff, now))
+    return await _agent_on_handoff(request, handoff_id, lambda db, handoff, staff, now: handoffs.answer(
+        db, handoff, staff.username, body.text, now))
 
 
 @api
@@ -376,12 +371,17 @@ async def close_handoff(request: web.Request, handoff_id: RowId, /, body: NoFiel
                         ) -> r200[HandoffOut] | r400[ErrorBody] | r401[ErrorBody] | r403[ErrorBody] | r404[ErrorBody] \
         | r409[ErrorBody] | r415[ErrorBody]:
     """End a handed-over chat."""
+    return await _agent_on_handoff(request, handoff_id, lambda db, handoff, staff, now: handoffs.close(db, handoff, now))
+
+
+async def _agent_on_handoff(request: web.Request, handoff_id: int, act) -> web.Response:
+    """An agent's step on a handoff, under its row lock, in one transaction; the handoff as it then stands."""
     now = request.app[keys.CLOCK].now()
     async with transaction(request.app) as db:
         staff, _ = await staff_auth.current_staff(request, db)
         staff_auth.require_role(staff, "agent")
         handoff = await handoffs.get_handoff(db, handoff_id, for_update=True)
-        await handoffs.close(db, handoff, now)
+        await act(db, handoff, staff, now)
         return json_response(await _handoff_out(db, handoff, now))
 
 
