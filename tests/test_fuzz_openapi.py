@@ -57,7 +57,7 @@ from server import create_app
 from tests.fake_wechat import start_fake_wechat
 from tests.hotline_helpers import desk, hotline_client  # noqa: F401 - fixtures
 from tests.personal_space_helpers import ALICE, COMPANY, licence, signed
-from tests.test_properties import id_numbers, usccs
+from tests.strategies import id_numbers, usccs
 
 CLIENT_ID, SECRET = "fuzz", "fuzz-secret-0123456789"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

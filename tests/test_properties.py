@@ -28,27 +28,12 @@ from hotline import catalogue, rules, tickets
 from hotline.models import Ticket, TicketEvent, TicketRating
 from hotline.service import context
 from hotline.tickets import Actor, NewTicket
-from tests.identity_numbers import ID_ALPHABET, USCC_ALPHABET, id_check_char, uscc_check_char
+from tests.identity_numbers import ID_ALPHABET, USCC_ALPHABET
 from tests.personal_space_helpers import ALICE, BOB
 from tests.row_counts import count_rows
+from tests.strategies import id_numbers, usccs
 
 PURE = settings(max_examples=200, derandomize=True, database=None, deadline=None)
-
-
-@st.composite
-def id_numbers(draw) -> str:
-    """Valid 居民身份证号: any area, a real birth date, any sequence, the right check character."""
-    area = draw(st.from_regex(r"[1-8][0-9]{5}", fullmatch=True))
-    born = draw(st.dates(min_value=date(1900, 1, 1), max_value=date(2026, 11, 18)))
-    first17 = f"{area}{born:%Y%m%d}{draw(st.integers(0, 999)):03d}"
-    return first17 + id_check_char(first17)
-
-
-@st.composite
-def usccs(draw) -> str:
-    """Valid 统一社会信用代码: 17 characters of the alphabet and the right check character."""
-    first17 = "".join(draw(st.lists(st.sampled_from(USCC_ALPHABET), min_size=17, max_size=17)))
-    return first17 + uscc_check_char(first17)
 
 
 def _substituted(value: str, alphabet: str, data) -> str:
@@ -67,46 +52,34 @@ def _transposed(value: str, data) -> str:
 # --- identifiers -------------------------------------------------------------------------------
 
 
-@PURE
-@given(number=id_numbers())
-def test_every_well_formed_id_number_passes_and_is_normalised(number):
-    assert validate_id_number(number) == number
-    assert validate_id_number(f" {number.lower()} ") == number
+IDENTIFIERS = pytest.mark.parametrize(("numbers", "validate", "alphabet"), [
+    (id_numbers(), validate_id_number, ID_ALPHABET), (usccs(), validate_uscc, USCC_ALPHABET),
+], ids=["身份证号", "统一社会信用代码"])
 
 
+@IDENTIFIERS
 @PURE
-@given(number=id_numbers(), data=st.data())
-def test_any_single_character_change_of_an_id_number_is_refused(number, data):
+@given(data=st.data())
+def test_every_well_formed_identifier_passes_and_is_normalised(numbers, validate, alphabet, data):
+    number = data.draw(numbers, label="number")
+    assert validate(number) == number
+    assert validate(f" {number.lower()} ") == number
+
+
+@IDENTIFIERS
+@PURE
+@given(data=st.data())
+def test_any_single_character_change_of_an_identifier_is_refused(numbers, validate, alphabet, data):
     with pytest.raises(InvalidIdentifier):
-        validate_id_number(_substituted(number, ID_ALPHABET, data))
+        validate(_substituted(data.draw(numbers, label="number"), alphabet, data))
 
 
+@IDENTIFIERS
 @PURE
-@given(number=id_numbers(), data=st.data())
-def test_swapping_two_adjacent_different_characters_of_an_id_number_is_refused(number, data):
+@given(data=st.data())
+def test_swapping_two_adjacent_different_characters_of_an_identifier_is_refused(numbers, validate, alphabet, data):
     with pytest.raises(InvalidIdentifier):
-        validate_id_number(_transposed(number, data))
-
-
-@PURE
-@given(code=usccs())
-def test_every_well_formed_credit_code_passes_and_is_normalised(code):
-    assert validate_uscc(code) == code
-    assert validate_uscc(f" {code.lower()} ") == code
-
-
-@PURE
-@given(code=usccs(), data=st.data())
-def test_any_single_character_change_of_a_credit_code_is_refused(code, data):
-    with pytest.raises(InvalidIdentifier):
-        validate_uscc(_substituted(code, USCC_ALPHABET, data))
-
-
-@PURE
-@given(code=usccs(), data=st.data())
-def test_swapping_two_adjacent_different_characters_of_a_credit_code_is_refused(code, data):
-    with pytest.raises(InvalidIdentifier):
-        validate_uscc(_transposed(code, data))
+        validate(_transposed(data.draw(numbers, label="number"), data))
 
 
 chinese = st.text(st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), min_size=1, max_size=8)
