@@ -308,7 +308,7 @@ class Measure:
             self.results.append((label, latencies, slowest[1]))
 
 
-async def _deep_cursors(session: AsyncSession, yellow_until: date, departments: list[str | None],
+async def _deep_cursors(session: AsyncSession, calendar: WorkingCalendar, departments: list[str | None],
                         depth: int) -> list[tuple[str | None, str, int]]:
     """(department, cursor, page number) of the department queue's page depth + 1, or of its last
     page where the queue is shorter."""
@@ -316,7 +316,7 @@ async def _deep_cursors(session: AsyncSession, yellow_until: date, departments: 
     for department in departments:
         after, pages = None, 0
         while pages < depth:
-            page = await queues.queue(session, "department", NOW, yellow_until, department=department, after=after)
+            page = await queues.queue(session, "department", NOW, calendar, department=department, after=after)
             if page.next is None:
                 break
             after, pages = page.next, pages + 1
@@ -327,7 +327,7 @@ async def _deep_cursors(session: AsyncSession, yellow_until: date, departments: 
 
 async def _queries(sessions: async_sessionmaker, statements: Statements, calendar: WorkingCalendar,
                    departments: list[str], sample: list[tuple[str, str | None]], runs: int) -> bool:
-    yellow_until = calendar.add_working_days(TODAY, 1)
+    yellow_until = rules.yellow_until(calendar, TODAY)
     measure = Measure(statements)
     numbers = [n for n, _ in sample]
     phones = [p for _, p in sample if p]
@@ -355,14 +355,14 @@ async def _queries(sessions: async_sessionmaker, statements: Statements, calenda
         print(f"open tickets {open_tickets:,}: overdue {overdue:,}, due soon (by {yellow_until}) {due_soon:,}; "
               "by lead department " + ", ".join(f"{d or '(none yet)'} {n:,}" for d, n in by_department.items()))
         depth = 100
-        reached = await _deep_cursors(session, yellow_until, [None, *departments], depth)
+        reached = await _deep_cursors(session, calendar, [None, *departments], depth)
         deep = [c for c in reached if c[2] > depth] or reached  # a small load has no page 101
         print("last page reached of the department queue, up to page 101: "
               + ", ".join(f"{d or 'all (agent)'} {n}" for d, _, n in reached))
         print(f"console queries (target p95 <= {TARGET_P95_MS:.0f} ms), ms:")
 
         def q(name: str, department=None, after=None):
-            return queues.queue(session, name, NOW, yellow_until, department=department, after=after)
+            return queues.queue(session, name, NOW, calendar, department=department, after=after)
 
         await measure("overdue by department, first page", runs, lambda i: q("overdue", dept(i)))
         await measure("overdue, all departments (agent)", runs, lambda i: q("overdue"))

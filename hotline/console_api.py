@@ -141,8 +141,7 @@ async def console_queue(request: web.Request, name: str, /,
             department = staff.department
         elif department is not None:
             catalogue.check_department(department)
-        page = await queues.queue(db, name, ctx.now, rules.yellow_until(ctx.calendar, ctx.today),
-                                  department=department, after=after, limit=limit)
+        page = await queues.queue(db, name, ctx.now, ctx.calendar, department=department, after=after, limit=limit)
         return json_response(PageOut(tickets=[views.summary(t, actor, ctx.calendar, ctx.today) for t in page.tickets],
                                      next=page.next).model_dump(mode="json"))
 

@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import Select, and_, case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.calendar import WorkingCalendar
 from core.errors import InvalidInput
 from hotline import rules
 from hotline.models import Supervision, Ticket, TicketRating
@@ -54,16 +55,17 @@ def _uncursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("翻页参数无效", code="invalid_cursor") from None
 
 
-async def queue(session: AsyncSession, name: str, now: datetime, yellow_until: date, *,
+async def queue(session: AsyncSession, name: str, now: datetime, calendar: WorkingCalendar, *,
                 department: str | None = None, after: str | None = None, limit: int = PAGE) -> Page:
-    """One page of a queue, oldest deadline (or oldest arrival) first; `yellow_until` is today's
-    rules.yellow_until, the latest due date of the 即将到期 queue."""
+    """One page of a queue, oldest deadline (or oldest arrival) first; the calendar says which
+    tickets are 即将到期 (rules.yellow_until)."""
     pending = Ticket.pending.is_(True)
     key = Ticket.due_at
     if name == "new":
         query, key = select(Ticket).where(Ticket.state.in_(["registered", "returned"])), Ticket.created_at
     elif name == "due_soon":
-        query = select(Ticket).where(pending, Ticket.due_at >= now, Ticket.due_date <= yellow_until)
+        query = select(Ticket).where(pending, Ticket.due_at >= now,
+                                     Ticket.due_date <= rules.yellow_until(calendar, now.date()))
     elif name == "overdue":
         query = select(Ticket).where(pending, Ticket.due_at < now)
     elif name == "department":
