@@ -19,7 +19,9 @@ from core.keys import BotRespond
 
 def setup(app: web.Application) -> None:
     from bot import dialogue, webhook
+    from bot.turn import Bindings
 
+    app[keys.BOT_BINDINGS] = Bindings()
     app[keys.BOT_RESPOND] = at_most(app[keys.SETTINGS].bot_concurrency, dialogue.respond)
     webhook.setup(app)
 

@@ -5,7 +5,7 @@ any server process can take the next message and an abandoned flow simply expire
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from aiohttp import web
 
@@ -23,8 +23,6 @@ class Conversation:
     data: dict = field(default_factory=dict)
     transcript: list[dict] = field(default_factory=list)  # {"at", "from": "user" | "bot", "text"}
     handoff: bool = False  # a handoff was opened: messages go to people until it is closed
-    person: dict | None = None  # the binding as last read: {"id_number", "name", "phone"} or {} (unbound)
-    person_read_at: float = 0.0  # Unix seconds
 
     def enter(self, flow: str, step: str, **data) -> None:
         self.flow, self.step, self.data = flow, step, dict(data)
@@ -37,9 +35,16 @@ class Conversation:
             self.transcript = (self.transcript + [{"at": at, "from": who, "text": text}])[-TRANSCRIPT_LINES:]
 
 
+FIELDS = frozenset(f.name for f in fields(Conversation))
+
+
 async def load(app: web.Application, openid: str) -> Conversation:
+    """The stored conversation, or a new one. Fields a release no longer has are dropped (the
+    binding was kept here before it moved out of the state store: `bot.turn.Bindings`)."""
     stored = await app[keys.STATE].get_json(KEY.format(openid=openid))
-    return Conversation(**stored) if isinstance(stored, dict) else Conversation()
+    if not isinstance(stored, dict):
+        return Conversation()
+    return Conversation(**{name: value for name, value in stored.items() if name in FIELDS})
 
 
 async def save(app: web.Application, openid: str, conversation: Conversation) -> None:

@@ -18,6 +18,7 @@ from bot.messages import Incoming, Reply
 from bot.texts import CANCELLED, HELP, NOT_UNDERSTOOD, UNSUPPORTED, WELCOME, choice, numbered
 from bot.turn import Turn
 from core import keys
+from core.identity import mask_personal_data
 from intents.entities import Entities
 from intents.understanding import Reading, Target, understand
 
@@ -27,6 +28,7 @@ SURE = 0.75  # a guide reading below this, with other candidates, is asked about
 CANCEL_WORDS = {"取消", "退出", "算了", "不办了", "结束", "返回"}
 STEPS = {"guide": guide.STEPS, "progress": progress.STEPS, "complaint": complaint.STEPS,
          "ticket_status": tickets_status.STEPS, "rating": rating.STEPS}
+SECRETS = {"progress": progress.SECRETS, "ticket_status": tickets_status.SECRETS}
 # Menu CLICK keys (configured on the official account's menu) → what they start.
 MENU = {"MENU_GUIDE": "guide", "MENU_PROGRESS": "progress_query", "MENU_COMPLAINT": "complaint_file",
         "MENU_TICKET": "complaint_status", "MENU_DOCUMENTS": "my_documents", "MENU_RATING": "rating",
@@ -39,7 +41,7 @@ INTENT_LABELS = {"guide": "办事指南", "progress_query": "查办件进度", "
 async def respond(app: web.Application, incoming: Incoming) -> Reply:
     """The reply to one message; the conversation is saved only when the turn succeeds."""
     turn = Turn(app, incoming, await store.load(app, incoming.openid))
-    turn.conversation.said("user", incoming.content or f"[{incoming.event or incoming.msg_type}]", turn.now.isoformat())
+    turn.conversation.said("user", _as_kept(turn), turn.now.isoformat())
     answer = await _route(turn)
     reply = answer if isinstance(answer, Reply) else Reply(text=answer or "")
     if reply.transfer:  # what was said is in the handoff now (opened, or relayed to it)
@@ -48,6 +50,18 @@ async def respond(app: web.Application, incoming: Incoming) -> Reply:
         turn.conversation.said("bot", reply.text, turn.now.isoformat())
     await store.save(app, incoming.openid, turn.conversation)
     return reply
+
+
+def _as_kept(turn: Turn) -> str:
+    """The user's message as the transcript keeps it (the state store now, a handoff's agents
+    later): the answer to a step that asks for a secret is not kept at all (a cancel word is), and
+    ID numbers and phone numbers are masked. Messages relayed to an open handoff are the user's words to people
+    and go there whole (`handoff.relay`)."""
+    incoming, conversation = turn.incoming, turn.conversation
+    secret = SECRETS.get(conversation.flow or "", {}).get(conversation.step or "")
+    if secret is not None and turn.text not in CANCEL_WORDS:
+        return f"［{secret}，已隐去］"
+    return mask_personal_data(incoming.content) if incoming.content else f"[{incoming.event or incoming.msg_type}]"
 
 
 async def _route(turn: Turn) -> str | Reply:

@@ -1,8 +1,9 @@
 """One message being answered: the app, the message, the conversation, and the sender as the
-service knows them (the real-name binding, read at most once a minute per conversation)."""
+service knows them (the real-name binding, read at most once a minute per user and process)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,6 +21,7 @@ from knowledge_base.text import fold
 from personal_space import people
 
 PERSON_FRESH_SECONDS = 60
+BINDINGS_KEPT = 10_000  # users whose binding a process keeps; the least recently read go first
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,27 @@ class BoundPerson:
     id_number: str
     name: str
     phone: str | None
+
+
+class Bindings:
+    """The real-name bindings this process read lately: openid → (when, the person or None),
+    each for PERSON_FRESH_SECONDS. In memory, not in the shared state store, so that ID numbers
+    and phones are never written there; a binding made in the mini-program counts within that
+    time in every process."""
+
+    def __init__(self, kept: int = BINDINGS_KEPT):
+        self._kept, self._read = kept, OrderedDict[str, tuple[float, BoundPerson | None]]()
+
+    def get(self, openid: str, now: float) -> tuple[bool, BoundPerson | None]:
+        """(fresh, person): `fresh` is False when the binding must be read again."""
+        read_at, person = self._read.get(openid, (float("-inf"), None))
+        return now - read_at < PERSON_FRESH_SECONDS, person
+
+    def put(self, openid: str, now: float, person: BoundPerson | None) -> None:
+        self._read[openid] = (now, person)
+        self._read.move_to_end(openid)
+        while len(self._read) > self._kept:
+            self._read.popitem(last=False)
 
 
 @dataclass
@@ -60,14 +83,13 @@ class Turn:
         return extract(fold(self.text), self.today)[0]
 
     async def person(self, session: AsyncSession | None = None) -> BoundPerson | None:
-        """The bound citizen behind this WeChat user, or None. The conversation keeps the binding
-        for a minute, so it is read at most once a turn and once a minute: a binding made in the
-        mini-program counts within a minute. With `session` it is read in the caller's transaction."""
-        conversation, now = self.conversation, self.now.timestamp()
-        if conversation.person is None or now - conversation.person_read_at >= PERSON_FRESH_SECONDS:
+        """The bound citizen behind this WeChat user, or None: read at most once a turn and once a
+        minute (`Bindings`). With `session` it is read in the caller's transaction."""
+        bindings, now = self.app[keys.BOT_BINDINGS], self.now.timestamp()
+        fresh, person = bindings.get(self.openid, now)
+        if not fresh:
             async with transaction(self.app) if session is None else nullcontext(session) as reading:
                 found = await people.bound_person(reading, self.openid)
-            conversation.person = {} if found is None else {"id_number": found.id_number, "name": found.name,
-                                                            "phone": found.phone}
-            conversation.person_read_at = now
-        return BoundPerson(**conversation.person) if conversation.person else None
+            person = None if found is None else BoundPerson(found.id_number, found.name, found.phone)
+            bindings.put(self.openid, now, person)
+        return person

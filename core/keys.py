@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # these import core.keys themselves
     from core.calendar import WorkingCalendar
     from core.calendar_service import LiveCalendar  # noqa: F401 - named in an AppKey below
     from bot.messages import Incoming, Reply  # noqa: F401 - named in BotRespond below
+    from bot.turn import Bindings  # noqa: F401 - named in an AppKey below
     from core.wechat import WeChatApi  # noqa: F401 - named in an AppKey below
     from hotline.service import LiveSuggester  # noqa: F401 - named in an AppKey below
     from intents.model import IntentModel  # noqa: F401 - named in an AppKey below
@@ -38,3 +39,4 @@ INTENT_MODEL = web.AppKey("intent_model", "IntentModel")
 WECHAT = web.AppKey("wechat", "WeChatApi")  # outgoing WeChat API calls (core.wechat)
 CATEGORY_SUGGESTER = web.AppKey("category_suggester", "LiveSuggester")  # .current: the hotline's, or None
 BOT_RESPOND = web.AppKey("bot_respond", BotRespond)  # the dialogue behind the /wechat webhook
+BOT_BINDINGS = web.AppKey("bot_bindings", "Bindings")  # the real-name bindings the bot read lately, in memory

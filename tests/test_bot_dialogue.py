@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import event, select
 
+from bot import conversation
 from bot.texts import NEED_BINDING
 from core import keys
 from core.clock import SHANGHAI
@@ -111,6 +112,24 @@ async def test_progress_lookup_with_the_query_password(user, bot, clock):
     assert "不正确" in await user.say("000000")
     answer = await user.say("839201")
     assert "已受理" in answer and "承诺办结日：11月19日" in answer
+
+
+async def test_secrets_and_personal_numbers_never_reach_the_transcript(user, bot, clock):
+    """What the agents of a handoff read, and what the state store holds meanwhile: the query
+    password is not kept at all, a ticket's phone (its secret) neither, ID and phone numbers masked."""
+    await test_progress_lookup_with_the_query_password(user, bot, clock)
+    await user.say("GD20261118000042处理得怎么样了")
+    await user.say("13912345678")
+    await user.say("取消")
+    await user.say("我的身份证号420106198001010016，电话139 1234 5678，想咨询社保")
+    kept = str((await conversation.load(bot.server.app, user.openid)).transcript)
+    assert await user.say("转人工") == "[transfer]"
+    async with transaction(bot.server.app) as session:
+        said = [line["text"] for line in (await session.scalar(select(Handoff))).transcript if line["from"] == "user"]
+    assert said[-7:] == ["［查询密码，已隐去］", "［查询密码，已隐去］", "GD20261118000042处理得怎么样了", "［登记手机号，已隐去］",
+                         "取消", "我的身份证号420106********0016，电话139****5678，想咨询社保", "转人工"]
+    for secret in ("000000", "839201", "13912345678", "1980010100", "1234 5678"):
+        assert secret not in kept and secret not in str(said)
 
 
 async def test_unknown_message_types_get_a_helpful_answer(user):
@@ -253,3 +272,19 @@ async def test_failed_lookups_in_the_mini_program_count_in_the_chat_too(user, bo
     assert (await bot.get("/api/v1/applications/SX20261105000999", params={"password": "1"})).status == 429
     assert "查询密码" in await user.say("查询办件SX20261105000999")
     assert "次数过多" in await user.say("123456")
+
+
+async def test_the_state_store_never_holds_a_bound_users_id_number_or_phone(alice, bot):
+    assert "证照" in await alice.say("我的证照")
+    assert "地点" in await alice.say("我要投诉，小区楼下的烧烤店每天营业到凌晨两点，油烟噪音扰民")
+    assert "138****" in await alice.say("滨江路88号")  # the binding was read: its phone is offered
+    stored = await bot.server.app[keys.STATE].get(conversation.KEY.format(openid=alice.openid))
+    assert "complaint" in stored and ALICE["id_number"] not in stored and ALICE["phone"] not in stored
+
+
+async def test_a_conversation_stored_by_an_earlier_release_still_loads(user, bot):
+    """Before the binding moved out of the state store, conversations carried it."""
+    await bot.server.app[keys.STATE].set_json(conversation.KEY.format(openid=user.openid), {
+        "flow": "complaint", "step": "content", "data": {"type": "投诉"}, "transcript": [], "handoff": False,
+        "person": {}, "person_read_at": 0.0}, ttl=60)
+    assert "地点" in await user.say("公交站台的顶棚破了好几个月，下雨天没法等车")

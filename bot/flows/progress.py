@@ -71,3 +71,4 @@ async def _progress_text(session, application: Application) -> str:
 
 
 STEPS = {"number": number_given, "password": password_given}
+SECRETS = {"password": "查询密码"}  # step → what its answer is: never kept in the transcript

@@ -78,3 +78,4 @@ def _status_text(turn: Turn, ticket: Ticket) -> str:
 
 
 STEPS = {"number": number_given, "phone": phone_given}
+SECRETS = {"phone": "登记手机号"}  # step → what its answer is: never kept in the transcript
