@@ -8,14 +8,14 @@ a citizen's ticket, the read is written to the citizen's access log.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from aiohttp import web
 from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r403, r404, r409, r415, r423, r429
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from core import keys
+from core import keys, ratings
 from core.api import MAX_INTEGER, ErrorBody, RowId, api
 from core.calendar_overrides import FIRST_YEAR
 from core.db import transaction
@@ -38,7 +38,7 @@ class LoginIn(BaseModel):
 class StaffOut(BaseModel):
     username: str
     name: str
-    role: Literal["agent", "supervisor", "department"]
+    role: staff_auth.Role
     role_label: str
     department: str | None
     department_name: str | None
@@ -94,9 +94,16 @@ class CategoryOut(BaseModel):
     subcategories: list[str]
 
 
+class TimeLimitsOut(BaseModel):
+    difficulty_days: dict[str, int] = Field(description="答复时限（工作日），按难度")
+    reopen_days: int = Field(description="重办给予的工作日")
+    max_extension_days: int = Field(description="延期最多可申请的工作日（只能申请一次）")
+
+
 class MetaOut(BaseModel):
     types: list[str]
     difficulties: dict[str, str]
+    time_limits: TimeLimitsOut
     states: dict[str, str]
     queues: dict[str, str]
     rating_levels: list[str]
@@ -106,12 +113,14 @@ class MetaOut(BaseModel):
 
 @api
 async def console_meta(request: web.Request) -> r200[MetaOut] | r401[ErrorBody]:
-    """What the console's forms offer: types, categories, departments, labels."""
+    """What the console's forms offer: types, categories, departments, labels, and the time limits they explain."""
     async with transaction(request.app) as db:
         await staff_auth.current_staff(request, db)
     return json_response(MetaOut(
         types=list(rules.TYPES), difficulties=rules.DIFFICULTY_LABELS, states=rules.STATES, queues=queues.QUEUES,
-        rating_levels=list(rules.RATING_LEVELS),
+        time_limits=TimeLimitsOut(difficulty_days=rules.DIFFICULTY_DAYS, reopen_days=rules.REOPEN_DAYS,
+                                  max_extension_days=rules.MAX_EXTENSION_DAYS),
+        rating_levels=list(ratings.LEVELS),
         departments=[DepartmentOut(code=c, name=n) for c, n in catalogue.departments().items()],
         categories=[CategoryOut(name=c, department=catalogue.department_for(c), subcategories=catalogue.subcategories(c))
                     for c in catalogue.categories()]).model_dump(mode="json"))
@@ -164,7 +173,7 @@ async def console_search(request: web.Request, q: Annotated[str, Field(min_lengt
 async def _detail(request: web.Request, db, ticket, actor: Actor, ctx: Context) -> dict:
     """The ticket as `actor` sees it; a staff read of a citizen's ticket is logged for the citizen."""
     events = await tickets.timeline(db, ticket.number)
-    ratings = list(await db.scalars(select(TicketRating).where(TicketRating.ticket_no == ticket.number)
+    rated = list(await db.scalars(select(TicketRating).where(TicketRating.ticket_no == ticket.number)
                                     .order_by(TicketRating.round)))
     suggester = request.app[keys.CATEGORY_SUGGESTER].current
     suggestions = suggester.suggest(ticket.content, k=3) if actor.role == "agent" and suggester else []
@@ -172,8 +181,8 @@ async def _detail(request: web.Request, db, ticket, actor: Actor, ctx: Context) 
         where = catalogue.departments().get(actor.department or "", "12345热线")
         await access_log.record(db, "person", ticket.citizen_id, "staff", actor.id, f"{where}（{actor.name}）",
                                 f"12345工单 {ticket.number}", ctx.now)
-    current = next((r for r in ratings if r.round == ticket.reopen_count), None)
-    return views.detail(ticket, actor, ctx.calendar, ctx.today, events, ratings,
+    current = next((r for r in rated if r.round == ticket.reopen_count), None)
+    return views.detail(ticket, actor, ctx.calendar, ctx.today, events, rated,
                         tickets.allowed_actions(actor, ticket, current), suggestions)
 
 
@@ -319,7 +328,8 @@ async def console_kpis(request: web.Request,
 
 class HandoffOut(BaseModel):
     id: int
-    state: Literal["waiting", "answered", "closed"]
+    state: handoffs.State
+    taken_by: str | None = Field(description="接待的坐席：最近一次回复的用户名")
     window_open: bool = Field(description="微信48小时客服消息窗口是否仍开放")
     last_user_message_at: str
     transcript: list[dict]
@@ -336,7 +346,7 @@ async def _handoffs_out(db, found: list[Handoff], now) -> list[dict]:
 
 
 def _one_handoff(handoff: Handoff, replies: list, now) -> dict:
-    return HandoffOut(id=handoff.id, state=handoff.state, window_open=handoffs.window_open(handoff, now),
+    return HandoffOut(id=handoff.id, state=handoff.state, taken_by=handoff.taken_by, window_open=handoffs.window_open(handoff, now),
                       last_user_message_at=handoff.last_user_message_at.isoformat(), transcript=handoff.transcript,
                       replies=[{"text": r.text, "author": r.author, "delivery": r.delivery, "at": r.at.isoformat()}
                                for r in replies]).model_dump(mode="json")

@@ -9,6 +9,7 @@ agent knows to call instead.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +19,9 @@ from core.outbox import enqueue, wechat_text
 from hotline.models import Handoff, HandoffReply
 
 WINDOW = timedelta(hours=48)
-OPEN = ("waiting", "answered")
+STATES = ("waiting", "answered", "closed")
+State = Literal[STATES]
+OPEN = STATES[:2]  # in the agents' queue
 MAX_TRANSCRIPT = 200  # lines kept per handoff
 
 

@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import Select, and_, case, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import ratings
 from core.calendar import WorkingCalendar
 from core.errors import InvalidInput
 from hotline import rules
@@ -158,14 +159,14 @@ async def department_kpis(session: AsyncSession, now: datetime, since: date | No
     rating_where = [TicketRating.department.is_not(None)]
     if since is not None:
         rating_where.append(TicketRating.rated_at >= datetime(since.year, since.month, since.day, tzinfo=now.tzinfo))
-    ratings = {d: (total, good) for d, total, good in await session.execute(
+    rated = {d: (total, good) for d, total, good in await session.execute(
         select(TicketRating.department, func.count(),
-               func.sum(case((TicketRating.level.in_(rules.SATISFIED_LEVELS), 1), else_=0)))
+               func.sum(case((TicketRating.level.in_(ratings.SATISFIED), 1), else_=0)))
         .where(*rating_where).group_by(TicketRating.department))}
     result = []
     for department, assigned, replied, on_time, overdue, average in counts:
         on_time, overdue = int(on_time or 0), int(overdue or 0)
-        total, good = ratings.get(department, (0, 0))
+        total, good = rated.get(department, (0, 0))
         result.append(DepartmentKpi(
             department=department, assigned=assigned, replied=replied, on_time=on_time, open_overdue=overdue,
             reply_rate=_rate(replied, assigned), on_time_rate=_rate(on_time, replied + overdue),

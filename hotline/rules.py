@@ -24,13 +24,9 @@ REOPEN_DAYS = 5
 MAX_EXTENSION_DAYS = 10
 SIGN_WITHIN = 1  # working days after dispatch: by the end of the next working day
 RETURN_WITHIN = 2  # working days after dispatch
-RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
-BAD_LEVELS = frozenset({"不满意", "非常不满意"})
-SATISFIED_LEVELS = frozenset({"非常满意", "满意", "基本满意"})
 # The same values as types, so the API schemas (and their OpenAPI enums) follow the tuples above.
 TicketType = Literal[TYPES]
 Difficulty = Literal[tuple(DIFFICULTY_DAYS)]
-RatingLevel = Literal[RATING_LEVELS]
 
 STATES = {
     "registered": "已登记", "dispatched": "已派单", "signed": "已签收", "replied": "已答复",

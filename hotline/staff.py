@@ -11,6 +11,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -29,11 +30,15 @@ from hotline.models import Staff
 from hotline.tickets import Actor
 
 ROLES = {"agent": "话务员", "supervisor": "督办员", "department": "承办单位"}
+Role = Literal[tuple(ROLES)]
 COOKIE = "console_session"
 SESSIONS = TokenStore("hotline:console", ttl=lambda settings: settings.console_session_ttl_seconds)
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 ADDRESS_FAILURES = FailureBudget("hotline:login", limit=30, window=600)  # per client address, any account
+# Failures for a username that is no (active) account lock it as they would an account, so that
+# 423 account_locked does not tell which usernames exist.
+NO_ACCOUNT_FAILURES = FailureBudget("hotline:login-unknown", limit=MAX_FAILURES, window=int(LOCKOUT.total_seconds()))
 
 _hasher = PasswordHasher()
 # argon2 spends ~0.1 s of CPU and 64 MiB on each check, on purpose. Checks run here, one at a time
@@ -94,6 +99,7 @@ def _verify_now(stored: str, password: str) -> bool:
 class LoginOutcome:
     staff: Staff | None
     error: AppError | None
+    no_account: bool = False  # the username is no active account
 
 
 async def password_matches(app: web.Application, username: str, password: str) -> str | None:
@@ -112,7 +118,7 @@ async def check_password(session: AsyncSession, username: str, password: str, ma
     commits before it raises the outcome's error, so that a failure is remembered."""
     staff = await session.get(Staff, username, with_for_update=True)
     if staff is None or not staff.active:
-        return LoginOutcome(None, LoginFailed())
+        return LoginOutcome(None, LoginFailed(), no_account=True)
     if staff.locked_until is not None and staff.locked_until > now:
         return LoginOutcome(None, AccountLocked())
     if matched is None or matched != staff.password_hash:  # wrong, or the password changed since the check
@@ -139,6 +145,10 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Sta
         outcome = await check_password(session, username, password, matched, app[keys.CLOCK].now())
     if outcome.error is not None:
         await ADDRESS_FAILURES.fail(state, address)
+        if outcome.no_account:
+            await NO_ACCOUNT_FAILURES.fail(state, username)
+            if await NO_ACCOUNT_FAILURES.spent(state, username):
+                raise AccountLocked()
         raise outcome.error
     token, _ = await SESSIONS.start(app, {"username": outcome.staff.username})
     return outcome.staff, token

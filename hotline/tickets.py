@@ -13,6 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import ratings
 from core.calendar import WorkingCalendar
 from core.db import insert_for
 from core.errors import AppError, Conflict, InvalidInput, NotFound
@@ -194,8 +195,8 @@ async def ratable_tickets(session: AsyncSession, actor: Actor, number: str | Non
     if number is not None:
         query = query.where(Ticket.number == number.strip().upper())
     answered = list(await session.scalars(query.order_by(Ticket.replied_at.desc(), Ticket.number)))
-    ratings = await current_ratings(session, answered)
-    return [t for t in answered if "rate" in allowed_actions(actor, t, ratings.get(t.number))]
+    rated = await current_ratings(session, answered)
+    return [t for t in answered if "rate" in allowed_actions(actor, t, rated.get(t.number))]
 
 
 def promise(ticket: Ticket, today: date) -> str:
@@ -483,14 +484,14 @@ async def _withdraw(session, ticket: Ticket, actor, payload: dict, note, ctx: Co
 
 async def _rate(session, ticket: Ticket, actor, payload: dict, note, ctx: Context) -> dict:
     level = payload.get("level")
-    if level not in rules.RATING_LEVELS:
-        raise InvalidInput(f"评价应为以下之一：{'、'.join(rules.RATING_LEVELS)}", code="invalid_rating_level")
-    if level in rules.BAD_LEVELS and not note:
+    if level not in ratings.LEVELS:
+        raise InvalidInput(f"评价应为以下之一：{'、'.join(ratings.LEVELS)}", code="invalid_rating_level")
+    if level in ratings.BAD and not note:
         raise InvalidInput("选择“不满意”或“非常不满意”时请说明原因", code="rating_reason_required")
     await _rating_for(session, ticket, "rate")
     session.add(TicketRating(ticket_no=ticket.number, round=ticket.reopen_count, level=level, comment=note,
                              department=ticket.replied_by_department, rated_at=ctx.now,
-                             needs_judgement=level in rules.BAD_LEVELS))
+                             needs_judgement=level in ratings.BAD))
     return {"level": level}
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r404, r409, r429
 from pydantic import BaseModel, Field
 
-from core import keys
+from core import keys, ratings
 from core.api import ErrorBody, api
 from core.auth import current_session
 from core.db import transaction
@@ -110,7 +110,7 @@ async def get_application(
 
 
 class RatingIn(BaseModel):
-    level: applications.RatingLevel
+    level: ratings.Level
     reason: str | None = Field(default=None, max_length=1000, description="不满意、非常不满意时必填")
 
 

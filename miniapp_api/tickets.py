@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp_pydantic.oas.typing import r200, r201, r400, r401, r404, r409
 from pydantic import BaseModel, Field
 
+from core import ratings
 from core.api import ErrorBody, api
 from core.auth import current_session
 from core.db import transaction
@@ -47,9 +48,9 @@ async def _outs(db, found: list[Ticket], actor: Actor, app: web.Application) -> 
     """The citizen's view of each ticket: their timelines and ratings read in two queries."""
     ctx = context(app)
     events = await tickets.timelines(db, [t.number for t in found], public_only=True)
-    ratings = await tickets.current_ratings(db, found)
-    return [views.for_citizen(t, ctx.calendar, ctx.today, events[t.number], ratings.get(t.number),
-                              tickets.allowed_actions(actor, t, ratings.get(t.number))) for t in found]
+    rated = await tickets.current_ratings(db, found)
+    return [views.for_citizen(t, ctx.calendar, ctx.today, events[t.number], rated.get(t.number),
+                              tickets.allowed_actions(actor, t, rated.get(t.number))) for t in found]
 
 
 @api
@@ -96,7 +97,7 @@ async def _act(request: web.Request, number: str, action: str, payload: dict) ->
 
 
 class TicketRatingIn(BaseModel):
-    level: rules.RatingLevel
+    level: ratings.Level
     comment: str | None = Field(default=None, max_length=1000, description="不满意、非常不满意时必填")
 
     model_config = {"extra": "forbid"}

@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import date, datetime
-from typing import Literal
 
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import ratings
 from core.calendar import WorkingCalendar
 from core.limits import FailureBudget
 from core.errors import Conflict, InvalidInput, NotFound
@@ -35,8 +35,6 @@ STATES = {
 }
 CONCLUDED = {"approved", "rejected", "issued", "not_accepted"}
 ACTIVE = {"pre_accepted", "accepted", "in_review", "supplement_requested", "suspended"}
-RatingLevel = Literal["非常满意", "满意", "基本满意", "不满意", "非常不满意"]  # 好差评, best first
-BAD_LEVELS: set[RatingLevel] = {"不满意", "非常不满意"}
 _PASSWORD_ROUNDS = 20_000
 # Failed query-password lookups per caller (address or WeChat user) and per number, in 10 minutes:
 # shared by every channel, so switching from the mini-program to the bot buys no extra guesses.
@@ -214,19 +212,19 @@ async def application_for(session: AsyncSession, number: str, holders: list[tupl
     raise ApplicationNotFound()
 
 
-async def rate(session: AsyncSession, application: Application, level: RatingLevel, reason: str | None, by: str,
+async def rate(session: AsyncSession, application: Application, level: ratings.Level, reason: str | None, by: str,
                now: datetime) -> ApplicationRating:
     """好差评 by the owner of a concluded application, once; the two bad levels need a reason
     and are left for the hotline to follow up."""
     if application.state not in CONCLUDED:
         raise Conflict("办件办结后才能评价", code="application_not_concluded")
-    if level in BAD_LEVELS and not (reason and reason.strip()):
+    if level in ratings.BAD and not (reason and reason.strip()):
         raise InvalidInput("选择“不满意”或“非常不满意”时请说明原因", code="rating_reason_required")
     if await session.get(ApplicationRating, application.application_no) is not None:
         raise Conflict("该办件已评价过", code="already_rated")
     rating = ApplicationRating(application_no=application.application_no, level=level,
                                reason=reason.strip() if reason else None, rated_by=by, rated_at=now,
-                               needs_follow_up=level in BAD_LEVELS)
+                               needs_follow_up=level in ratings.BAD)
     session.add(rating)
     return rating
 

@@ -33,8 +33,13 @@ async def test_login_locks_after_five_failures_and_unlocks_after_fifteen_minutes
     assert locked.status == 423
     clock.advance(timedelta(minutes=15, seconds=1))
     assert (await desk.login("agent01")).status == 200
-    unknown = await desk.login("nobody", PASSWORD)
-    assert unknown.status == 401 and (await unknown.json())["error"]["message"] == "用户名或密码错误"
+    # A username that is no account answers exactly as one would: no probing for usernames.
+    for attempt in range(4):
+        unknown = await desk.login("nobody", PASSWORD)
+        assert unknown.status == 401 and (await unknown.json())["error"]["message"] == "用户名或密码错误"
+    fifth = await desk.login("nobody", PASSWORD)
+    assert fifth.status == 423 and (await fifth.json())["error"]["code"] == "account_locked"
+    assert (await desk.login("nobody", PASSWORD)).status == 423
 
 
 async def test_the_session_cookie_is_httponly_and_strict_and_logout_ends_it(hotline_client):
@@ -147,11 +152,12 @@ async def test_a_handoff_answer_goes_by_customer_service_message_within_48_hours
             {"at": clock.now().isoformat(), "from": "bot", "text": "正在为您转接人工客服"}], clock.now())
     waiting = await (await desk.get("agent01", "/handoffs")).json()
     assert [h["id"] for h in waiting] == [handoff.id] and waiting[0]["transcript"][0]["text"] == "<b>我要找人工</b>"
-    assert waiting[0]["window_open"]
+    assert waiting[0]["window_open"] and waiting[0]["taken_by"] is None
     clock.advance(timedelta(hours=47))
     answered = await desk.post("agent01", f"/handoffs/{handoff.id}/reply", {"text": "您好，我是12345话务员，请讲。"})
     body = await answered.json()
     assert answered.status == 200 and body["replies"][-1]["delivery"] == "queued" and body["state"] == "answered"
+    assert body["taken_by"] == "agent01"
     await run_once(app)
     assert [m["text"]["content"] for m in fake_wechat.custom_messages] == ["您好，我是12345话务员，请讲。"]
 

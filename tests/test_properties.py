@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from core import ratings
 from core.calendar import WorkingCalendar
 from core.calendar_overrides import CalendarOverrides
 from core.clock import SHANGHAI
@@ -216,7 +217,7 @@ payloads = st.fixed_dictionaries({
     "reply": st.sampled_from(["已安排人员现场处理并完成整改。", "已电话答复并说明政策依据。", ""]),
     "days": st.sampled_from([1, 3, 10, 0, 11, True]),
     "reasonable": st.booleans(),
-    "level": st.sampled_from([*rules.RATING_LEVELS, "还行"]),
+    "level": st.sampled_from([*ratings.LEVELS, "还行"]),
 }, optional={
     "assist_departments": st.lists(st.sampled_from(DEPARTMENTS), max_size=2),
     "type": st.sampled_from([*rules.TYPES, "闲聊"]),
@@ -246,9 +247,9 @@ async def _ticket_snapshot(app, number: str) -> tuple[dict, int, list]:
     async with transaction(app) as db:
         ticket = await db.get(Ticket, number)
         row = {column.key: getattr(ticket, column.key) for column in Ticket.__table__.columns}
-        ratings = [(r.round, r.level, r.reasonable) for r in
+        rated = [(r.round, r.level, r.reasonable) for r in
                    await db.scalars(select(TicketRating).where(TicketRating.ticket_no == number))]
-    return row, await count_rows(app, TicketEvent, TicketEvent.ticket_no == number), ratings
+    return row, await count_rows(app, TicketEvent, TicketEvent.ticket_no == number), rated
 
 
 async def _attempt(app, number: str, move: bool, index: int, who: str, name: str, payload: dict):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from bot.texts import NEED_BINDING, choice, numbered
 from bot.turn import Turn
+from core import ratings
 from core.db import transaction
-from hotline import rules, tickets
+from hotline import tickets
 from hotline.service import context
 
-LEVELS = list(rules.RATING_LEVELS)
+LEVELS = list(ratings.LEVELS)
 
 
 async def start(turn: Turn) -> str:
@@ -34,7 +35,7 @@ async def level_given(turn: Turn) -> str:
         return f"请回复序号 1–5 选择：\n{numbered(LEVELS)}"
     level = LEVELS[picked]
     turn.conversation.data["level"] = level
-    if level in rules.BAD_LEVELS:
+    if level in ratings.BAD:
         turn.conversation.step = "reason"
         return "很抱歉让您不满意，请告诉我们原因，我们会重新核查。"
     return await _rate(turn, None)
@@ -54,7 +55,7 @@ async def _rate(turn: Turn, reason: str | None) -> str:
         ticket = await tickets.get_ticket(session, data["number"], actor, for_update=True)
         await tickets.perform(session, ticket, actor, "rate", {"level": data["level"], "note": reason}, context(turn.app))
     turn.conversation.leave()
-    if data["level"] in rules.BAD_LEVELS:
+    if data["level"] in ratings.BAD:
         return "已收到您的评价。12345热线将核实情况，必要时安排重新办理，并在规定时限内答复您。"
     return "感谢您的评价！"
 

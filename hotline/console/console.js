@@ -539,8 +539,9 @@
   }
 
   const typeChoices = () => state.meta.types.map((t) => [t, t]);
+  const limits = () => state.meta.time_limits;
   const difficultyChoices = () => Object.entries(state.meta.difficulties)
-    .map(([value, label]) => [value, `${label}（${value === 'difficult' ? 15 : 5}个工作日）`]);
+    .map(([value, label]) => [value, `${label}（${limits().difficulty_days[value]}个工作日）`]);
 
   // --- registering a call ----------------------------------------------------------------------
 
@@ -742,7 +743,7 @@
       const kind = selectInput('type', '类型', typeChoices(), { value: t.type });
       const categories = categoryInputs(preset.category || t.category, preset.category ? '' : t.subcategory);
       const difficulty = selectInput('difficulty', '难度', difficultyChoices(), { value: t.difficulty,
-        hint: t.difficulty === 'difficult' ? '疑难工单不能降为一般' : '定为疑难后时限为15个工作日' });
+        hint: t.difficulty === 'difficult' ? '疑难工单不能降为一般' : `定为疑难后时限为${limits().difficulty_days.difficult}个工作日` });
       const changed = (input, current) => ({ node: input.node,
         read: () => (input.control.value !== current ? input.read() : {}) });
       return [changed(kind, t.type), {
@@ -764,7 +765,7 @@
     accept_return: () => [textInput('note', '说明（可选）', { multiline: true, rows: 2,
       hint: '同意后工单回到待派单，可重新派单' })],
     refuse_return: () => [textInput('note', '不同意退单的理由', { multiline: true, rows: 3 })],
-    approve_extension: (t) => [numberInput('days', '批准延期（工作日）', 1, t.extension_requested_days || 10,
+    approve_extension: (t) => [numberInput('days', '批准延期（工作日）', 1, t.extension_requested_days || limits().max_extension_days,
       t.extension_requested_days, `申请${t.extension_requested_days || '—'}个工作日，可少批`)],
     refuse_extension: () => [textInput('note', '不同意延期的理由', { multiline: true, rows: 3 })],
     callback: () => [yesNoInput('reached', '是否联系上来电人', '已联系上', '未联系上', true),
@@ -776,23 +777,25 @@
     sign: () => [],
     return: () => [textInput('note', '退单理由', { multiline: true, rows: 3,
       hint: '不属于本单位职责的，请写明依据，建议承办单位' })],
-    request_extension: () => [numberInput('days', '延期（工作日）', 1, 10, '', '最多10个工作日，只能申请一次'),
+    request_extension: () => [numberInput('days', '延期（工作日）', 1, limits().max_extension_days, '',
+      `最多${limits().max_extension_days}个工作日，只能申请一次`),
       textInput('note', '延期理由', { multiline: true, rows: 3 })],
     reply: () => [textInput('reply', '答复内容', { multiline: true, rows: 6,
       placeholder: '写明办理情况和结果，将告知来电人' })],
     assist_note: () => [textInput('note', '协办意见', { multiline: true, rows: 4 })],
   };
 
-  const ACTION_HINTS = {
+  const actionHint = (name) => ({
     sign: '签收后开始办理，请在答复期限内答复。',
     close: '确认回访已完成，办结该工单。',
-    reopen: '重办将重新派给原承办单位，给予5个工作日。',
-  };
+    reopen: `重办将重新派给原承办单位，给予${limits().reopen_days}个工作日。`,
+  })[name];
 
   function openAction(ctx, action, preset = {}) {
     const t = ctx.ticket;
     const build = ACTION_FIELDS[action.name] || (() => [textInput('note', '说明', { multiline: true, rows: 3 })]);
     const fields = build(t, preset, ctx);
+    const hint = actionHint(action.name);
     const submit = el('button', { type: 'submit', class: 'btn btn-primary', testid: 'action-submit' },
       `确认${action.label}`);
     const form = el('form', { class: 'action-form', testid: 'action-form', dataset: { action: action.name },
@@ -812,7 +815,7 @@
         });
       } },
     el('h3', {}, action.label),
-    ACTION_HINTS[action.name] ? el('p', { class: 'muted small' }, ACTION_HINTS[action.name]) : null,
+    hint ? el('p', { class: 'muted small' }, hint) : null,
     fields.map((f) => f.node),
     el('div', { class: 'form-actions' }, submit,
       el('button', { type: 'button', class: 'btn btn-quiet', testid: 'action-cancel',
@@ -863,6 +866,7 @@
         el('span', { class: `tag handoff-${h.state}`, testid: 'handoff-state' }, HANDOFF_STATES[h.state] || h.state),
         el('span', { class: `badge ${h.window_open ? 'badge-ok' : 'badge-red'}`, testid: 'handoff-window' },
           h.window_open ? '48小时内，可回复' : '已超过48小时窗口'),
+        h.taken_by ? el('span', { class: 'muted small', testid: 'handoff-taken-by' }, `接待坐席：${h.taken_by}`) : null,
         el('span', { class: 'muted small' }, `群众最后留言：${plainTime(h.last_user_message_at)}`)),
       el('ol', { class: 'chat', testid: 'handoff-transcript' }, messages.map(chatLine)),
       open ? el('form', { class: 'handoff-form', novalidate: true, onsubmit: async (event) => {

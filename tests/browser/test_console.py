@@ -151,6 +151,9 @@ async def test_phone_complaint_from_call_to_close(console_url: str, watched, tmp
     await expect(page.get_by_test_id("page-title")).to_have_text("待派单")
     await page.get_by_test_id("new-call").click()
     await page.get_by_test_id("call-type").select_option("投诉")
+    # the time limits come from the service's rules (the meta), not from the page
+    await expect(page.get_by_test_id("call-difficulty").locator("option")).to_have_text(
+        ["一般（5个工作日）", "疑难（15个工作日）"])
     await page.get_by_test_id("call-content").fill(XSS)
     await page.get_by_test_id("call-name").fill("张先生")
     await page.get_by_test_id("call-phone").fill("13800138000")
@@ -284,6 +287,8 @@ async def test_agent_answers_handoffs_and_reads_kpis(service: TestServer, consol
     await fresh_card.get_by_test_id("handoff-reply-submit").click()
     await expect(fresh_card.get_by_test_id("handoff-delivery")).to_have_text("已排队发送")
     await expect(fresh_card.get_by_test_id("handoff-state")).to_have_text("已回复")
+    await expect(fresh_card.get_by_test_id("handoff-taken-by")).to_have_text("接待坐席：agent01")
+    await expect(stale_card.get_by_test_id("handoff-taken-by")).to_have_count(0)  # nobody has answered it yet
     await stale_card.get_by_test_id("handoff-reply-text").fill("您好，请问还需要帮助吗？")
     await stale_card.get_by_test_id("handoff-reply-submit").click()
     await expect(stale_card.get_by_test_id("handoff-delivery")).to_have_text("无法送达（已超过48小时）")
