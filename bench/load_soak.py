@@ -111,7 +111,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from statistics import median
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -121,21 +120,21 @@ import redis.asyncio as aioredis
 from bench.common import machine, percentile, throwaway_database
 from bot.signing import Credentials, event_message, text_message
 from bot.webhook import FAILURE_TEXT, HOLDING_TEXT
+from core.clock import SHANGHAI
+from hotline.demo import DEMO_PASSWORD
+from tests.bot_helpers import AES_KEY
 from tests.fake_wechat import FakeWeChat, start_fake_wechat
 from tests.identity_numbers import id_check_char
 from tests.personal_space_helpers import signed_request
 from tests.processes import ServiceProcesses
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOKEN = "soak-webhook-token"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 ACCOUNT = "gh_soak"
 CLIENTS = {"idp": "soak-idp-secret-0123456789", "elic": "soak-elic-secret-012345678",
            "accept": "soak-acceptance-secret-0123"}
 TEMPLATES = {kind: f"tmpl-{kind}" for kind in ("licence_expiry", "application_state", "deferred_material",
                                                 "ticket_progress")}
-PASSWORD = "demo-12345-console"  # hotline.demo.DEMO_PASSWORD
 
 CHANNELS = {"chat": 45, "mini": 36, "console": 12, "integration": 4, "bad": 3}
 JOURNEYS = {
@@ -828,7 +827,7 @@ class Soak:
                 def cookie(answer: Answer) -> str:
                     return answer.cookies["console_session"]
                 self.console_cookies[username] = await journey.call(
-                    "console: login", "POST", "/console/api/login", json={"username": username, "password": PASSWORD},
+                    "console: login", "POST", "/console/api/login", json={"username": username, "password": DEMO_PASSWORD},
                     check=cookie)
                 if not self.departments:
                     meta = await journey.call("console: meta", "GET", "/console/api/meta",
@@ -1013,8 +1012,8 @@ async def _backlog(db: asyncpg.Connection) -> int:
                              "AND next_attempt_at <= now()")
 
 
-async def _sampler(pid: int, db: asyncpg.Connection, recorder: Recorder, interval: float, samples: list[Sample],
-                   progress: bool) -> None:
+async def _sampler(pid: int, db: asyncpg.Connection, recorder: Recorder, interval: float,
+                   samples: list[Sample]) -> None:
     while True:
         await asyncio.sleep(interval)
         at = time.monotonic() - recorder.start
@@ -1027,7 +1026,7 @@ async def _sampler(pid: int, db: asyncpg.Connection, recorder: Recorder, interva
             print("  the service process is gone", flush=True)
             return
         samples.append(sample)
-        if progress and at >= 0:
+        if at >= 0:
             done = sum(len(s.latencies) for s in recorder.kinds.values())
             errors = sum(sum(s.errors.values()) for s in recorder.kinds.values())
             lag = sorted(recorder.lags[-2000:])
@@ -1168,7 +1167,7 @@ async def _soak(args: argparse.Namespace, database_url: str, run_id: str,
             samples: list[Sample] = []
             recorder.start = time.monotonic() + args.warmup
             recorder.end = recorder.start + args.seconds
-            sampler = asyncio.create_task(_sampler(process.pid, db, recorder, interval, samples, True))
+            sampler = asyncio.create_task(_sampler(process.pid, db, recorder, interval, samples))
             print(f"warm-up {args.warmup:g} s, then {args.seconds:g} s measured at {args.rate:g} requests/s …",
                   flush=True)
             await soak.dispatcher.drive(args.warmup, args.rate)
@@ -1178,7 +1177,7 @@ async def _soak(args: argparse.Namespace, database_url: str, run_id: str,
             await soak.dispatcher.drive(args.seconds, args.rate)
             service_cpu = (cpu_seconds(process.pid) - cpu_before) / args.seconds
             generator_cpu = (time.process_time() - generator_before) / args.seconds
-            busy, every, waited = (after - before for after, before in zip(machine_cpu(), machine_before))
+            busy, every, cpu_waited_us = (after - before for after, before in zip(machine_cpu(), machine_before))
             samples.append(Sample(time.monotonic() - recorder.start, rss_bytes(process.pid), await _backlog(db)))
             end_backlog = samples[-1].backlog
             in_flight_at_end = recorder.in_flight
@@ -1189,7 +1188,7 @@ async def _soak(args: argparse.Namespace, database_url: str, run_id: str,
             unfinished = recorder.in_flight + recorder.granted
             await soak.dispatcher.stop()
             sampler.cancel()
-            waited, backlog_after, pending_follow_up = await _drain(db, 75.0)
+            drain_seconds, backlog_after, pending_follow_up = await _drain(db, 75.0)
             outbox = await db.fetch("SELECT state, count(*) AS n FROM outbox GROUP BY state ORDER BY state")
             lateness = await db.fetchval("SELECT max(sent_at - due_at) FROM outbox WHERE state = 'delivered'")
             tickets = {r["channel"]: r["n"] for r in await db.fetch(
@@ -1225,7 +1224,7 @@ async def _soak(args: argparse.Namespace, database_url: str, run_id: str,
                         f"WeChat {generator_cpu:.0%}; peak in flight {recorder.peak_in_flight}; "
                         f"in flight when arrivals stopped {in_flight_at_end}",
                         f"the whole machine in the window: CPU {busy / max(every, 1):.0%} busy over {os.cpu_count()} "
-                        f"cores; some task waiting for a CPU {waited / 1e6 / args.seconds:.1%} of the time "
+                        f"cores; some task waiting for a CPU {cpu_waited_us / 1e6 / args.seconds:.1%} of the time "
                         "(/proc/pressure/cpu: others' work included)"]
             if recorder.unused_turns:
                 summary.append(f"arrivals a journey did not use: {recorder.unused_turns}")
@@ -1233,7 +1232,7 @@ async def _soak(args: argparse.Namespace, database_url: str, run_id: str,
                 summary.append(f"GENERATOR BUG x{n}: {bug.strip().splitlines()[-1]}")
             summary += [""] + memory_verdict(samples) + [""] + _timeline_lines(recorder, samples)
             summary += ["",
-                        f"outbox: due and undelivered when arrivals stopped {end_backlog:,}; after {waited:.0f} s "
+                        f"outbox: due and undelivered when arrivals stopped {end_backlog:,}; after {drain_seconds:.0f} s "
                         f"{backlog_after:,}; max during the run {max((s.backlog for s in samples), default=0):,}; "
                         "by state: " + ", ".join(f"{r['state']} {r['n']:,}" for r in outbox),
                         f"outbox: latest delivery after its due time {lateness}",

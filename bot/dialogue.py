@@ -129,7 +129,7 @@ async def _start(turn: Turn, intent: str, target: Target | None = None, *, appli
     if intent == "my_documents":
         return await documents.start(turn)
     if intent == "rating":
-        return await rating.start(turn)
+        return await rating.start(turn, ticket_no)
     if intent == "handoff":
         return await handoff.start(turn)
     turn.conversation.leave()

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, Select, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -113,6 +113,16 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
 def insert_for(session: AsyncSession, model):
     """INSERT into `model` in the session's dialect, whose ON CONFLICT clauses PostgreSQL and SQLite share."""
     return (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(model)
+
+
+async def grouped(session: AsyncSession, query: Select, column, keys: list) -> dict[object, list]:
+    """The rows of `query` whose `column` is one of `keys`, grouped by it in the query's order: one
+    query for any number of keys (none for no keys), and every key present ([] when it has no rows)."""
+    found: dict[object, list] = {key: [] for key in keys}
+    if keys:
+        for row in await session.scalars(query.where(column.in_(keys))):
+            found[getattr(row, column.key)].append(row)
+    return found
 
 
 @asynccontextmanager

@@ -14,9 +14,14 @@ _ID_CHECK = "10X98765432"
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 
-ID_NUMBER_PATTERN = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+# Digits, letters and separators in half and full width (１３９…, as a Chinese keyboard may type
+# them): the understanding folds full width before it reads a number, so masking must see both.
+_DIGIT, _ALNUM, _SEP = "[0-9０-９]", "[0-9A-Za-z０-９Ａ-Ｚａ-ｚ]", "[-－ 　]"
+ID_NUMBER_PATTERN = re.compile(
+    rf"(?<!{_ALNUM})({_DIGIT}{{6}})({_DIGIT}{{8}})({_DIGIT}{{3}}[0-9Xx０-９Ｘｘ])(?!{_ALNUM})")
 # Every shape the understanding reads as a phone (intents.entities.PHONE): +86 and separators too.
-PHONE_PATTERN = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+PHONE_PATTERN = re.compile(rf"(?<!{_DIGIT})(?:[+＋]?[8８][6６]{_SEP}?)?([1１][3-9３-９]{_DIGIT}){_SEP}?"
+                           rf"({_DIGIT}{{4}}){_SEP}?({_DIGIT}{{4}})(?!{_DIGIT})")
 
 
 class InvalidIdentifier(ValueError):

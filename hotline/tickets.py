@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratings
 from core.calendar import WorkingCalendar
-from core.db import insert_for
+from core.db import grouped, insert_for
 from core.errors import AppError, Conflict, InvalidInput, NotFound
 from core.outbox import Draft, enqueue
 from hotline import catalogue, rules
@@ -141,13 +141,10 @@ async def timeline(session: AsyncSession, number: str, *, public_only: bool = Fa
 async def timelines(session: AsyncSession, numbers: list[str], *, public_only: bool = False
                     ) -> dict[str, list[TicketEvent]]:
     """Each ticket's events in order, in one query."""
-    query = select(TicketEvent).where(TicketEvent.ticket_no.in_(numbers))
+    query = select(TicketEvent).order_by(TicketEvent.at, TicketEvent.id)
     if public_only:
         query = query.where(TicketEvent.public.is_(True))
-    found: dict[str, list[TicketEvent]] = {number: [] for number in numbers}
-    for event in await session.scalars(query.order_by(TicketEvent.at, TicketEvent.id)):
-        found[event.ticket_no].append(event)
-    return found
+    return await grouped(session, query, TicketEvent.ticket_no, numbers)
 
 
 async def current_rating(session: AsyncSession, ticket: Ticket) -> TicketRating | None:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratings
 from core.calendar import WorkingCalendar
+from core.db import grouped
 from core.limits import FailureBudget
 from core.errors import Conflict, InvalidInput, NotFound
 from core.outbox import enqueue
@@ -115,12 +116,8 @@ async def deferred_of(session: AsyncSession, number: str) -> list[DeferredMateri
 
 async def deferred_of_each(session: AsyncSession, numbers: list[str]) -> dict[str, list[DeferredMaterial]]:
     """Each application's 容缺 materials by date, in one query."""
-    found: dict[str, list[DeferredMaterial]] = {number: [] for number in numbers}
-    rows = await session.scalars(select(DeferredMaterial).where(DeferredMaterial.application_no.in_(numbers))
-                                 .order_by(DeferredMaterial.due_date, DeferredMaterial.id))
-    for material in rows:
-        found[material.application_no].append(material)
-    return found
+    return await grouped(session, select(DeferredMaterial).order_by(DeferredMaterial.due_date, DeferredMaterial.id),
+                         DeferredMaterial.application_no, numbers)
 
 
 async def _sync_deferred(session: AsyncSession, number: str, events: list[ApplicationEvent]) -> None:
@@ -144,12 +141,8 @@ async def timeline(session: AsyncSession, number: str) -> list[ApplicationEvent]
 
 async def timelines(session: AsyncSession, numbers: list[str]) -> dict[str, list[ApplicationEvent]]:
     """Each application's events in the order they happened, in one query."""
-    found: dict[str, list[ApplicationEvent]] = {number: [] for number in numbers}
-    rows = await session.scalars(select(ApplicationEvent).where(ApplicationEvent.application_no.in_(numbers))
-                                 .order_by(ApplicationEvent.occurred_at, ApplicationEvent.id))
-    for event in rows:
-        found[event.application_no].append(event)
-    return found
+    return await grouped(session, select(ApplicationEvent).order_by(ApplicationEvent.occurred_at, ApplicationEvent.id),
+                         ApplicationEvent.application_no, numbers)
 
 
 def _recompute(application: Application, events: list[ApplicationEvent], calendar: WorkingCalendar,

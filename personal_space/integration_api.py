@@ -20,9 +20,10 @@ from core.errors import InvalidInput
 from core.integration import CLIENT, record_event
 from core.web import json_response
 from personal_space import applications, documents, people, reminders
+from personal_space.models import Person
 
 
-PERSON_NAME_LENGTH = 64  # persons.name; an enterprise's name may be longer
+PERSON_NAME_LENGTH = Person.__table__.c.name.type.length  # an enterprise's name may be longer
 
 
 class _Event(BaseModel):
@@ -34,7 +35,7 @@ class IdentityBinding(_Event):
     openid: str = Field(min_length=1, max_length=64)
     unionid: str | None = Field(default=None, max_length=64)
     id_number: str = Field(description="身份证号（校验位须正确）")
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=PERSON_NAME_LENGTH)
     phone: str | None = Field(default=None, pattern=r"^1[3-9]\d{9}$")
 
 
@@ -43,7 +44,7 @@ class _Party(BaseModel):
 
     type: Literal["person", "enterprise"]
     id: str = Field(description="身份证号或统一社会信用代码")
-    name: str = Field(min_length=1, max_length=200, description="个人姓名最多64个字符")
+    name: str = Field(min_length=1, max_length=200, description=f"个人姓名最多{PERSON_NAME_LENGTH}个字符")
 
     @model_validator(mode="after")
     def _person_name_fits(self) -> _Party:
@@ -58,7 +59,7 @@ class LicenceHolder(_Party):
 
 class Representative(BaseModel):
     id_number: str
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=PERSON_NAME_LENGTH)
 
 
 class Licence(_Event):
@@ -148,16 +149,16 @@ async def push_application_event(request: web.Request, body: ApplicationEventIn
     now = app[keys.CLOCK].now()
     if body.occurred_at.tzinfo is None:
         raise InvalidInput("occurred_at 须带时区，如 2026-11-05T10:12:00+08:00", code="naive_datetime")
-    if not FIRST_YEAR <= body.occurred_at.year <= LAST_YEAR:  # nor could it be stored in UTC at the very ends
-        raise InvalidInput(str(CalendarRangeError()), code="date_out_of_range")
-    async with transaction(app) as session:
-        if not await record_event(session, request[CLIENT], body.event_id, "application", now):
-            return _result(body.event_id, False)
-        try:
+    try:
+        if not FIRST_YEAR <= body.occurred_at.year <= LAST_YEAR:  # nor could it be stored in UTC at the very ends
+            raise CalendarRangeError()
+        async with transaction(app) as session:
+            if not await record_event(session, request[CLIENT], body.event_id, "application", now):
+                return _result(body.event_id, False)
             application = await applications.apply_event(session, body.model_dump(), app[keys.CALENDAR].current,
                                                          now, app[keys.SETTINGS].notify_channel)
-        except CalendarRangeError as exc:  # the promised date cannot be counted: nothing is kept
-            raise InvalidInput(str(exc), code="date_out_of_range") from None
+    except CalendarRangeError as exc:  # the promised date cannot be counted: nothing is kept
+        raise InvalidInput(str(exc), code="date_out_of_range") from None
     return _result(body.event_id, True, application.state)
 
 

@@ -181,8 +181,7 @@ async def grant_agent(session: AsyncSession, uscc: str, by: str, id_number: str,
     if agent_id == by:
         raise Conflict("法定代表人无需给自己授权", code="grant_to_self")
     # A known person keeps the name the identity provider confirmed: a grantor's typing never renames them.
-    if await session.get(Person, agent_id) is None:
-        await ensure_person(session, agent_id, name, now)
+    await _get_or_insert(session, Person, agent_id, id_number=agent_id, name=name, created_at=now, updated_at=now)
     await _end_grants(session, uscc, agent_id, now)
     member = EnterpriseMember(uscc=uscc, id_number=agent_id, role=AGENT, valid_until=valid_until, granted_by=by,
                               granted_at=now)

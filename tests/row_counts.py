@@ -5,11 +5,32 @@ transaction of its own."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import redis.asyncio as aioredis
 from aiohttp import web
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, event, func, select
 
+from core import keys
 from core.db import import_models, transaction
+
+
+@contextmanager
+def statements(app: web.Application, naming: str = "") -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block (those containing `naming`)."""
+    seen: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        if naming in statement:
+            seen.append(statement)
+
+    engine = app[keys.ENGINE].sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
 
 def _counted(model, *where) -> Select:

@@ -4,12 +4,11 @@ with suspensions, 补齐补正 and 容缺, who may look one up, and 好差评.""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
-from core import keys
 from tests.personal_space_helpers import (  # noqa: F401 - app_client is a fixture
     ALICE, BOB, app_client, citizen, event_id, signed, signer,
 )
+from tests.row_counts import statements
 
 NUMBER = "SX20261105000123"
 
@@ -56,20 +55,10 @@ async def bob(as_citizen):
 
 
 async def test_listing_my_applications_takes_as_many_statements_for_ten_as_for_one(app_client, push, alice):
-    engine = app_client.server.app[keys.ENGINE].sync_engine
-    statements: list[str] = []
-
-    def note(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
-
     async def listed() -> tuple[list[dict], int]:
-        statements.clear()
-        event.listen(engine, "before_cursor_execute", note)
-        try:
+        with statements(app_client.server.app) as run:
             response = await app_client.get("/api/v1/me/applications", headers=alice)
-        finally:
-            event.remove(engine, "before_cursor_execute", note)
-        return await response.json(), len(statements)
+        return await response.json(), len(run)
 
     async def pushed(first: int, last: int) -> None:
         for i in range(first, last):

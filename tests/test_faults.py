@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -263,19 +262,24 @@ async def _lock_table(url: str, table: str, locked: asyncio.Event, release: asyn
         await engine.dispose()
 
 
-async def _waits_for_lock(url: str, statement: str) -> int:
-    """The backend pid of a session blocked on a lock while running `statement…`, once there is one."""
+async def _polled(url: str, query: str, params: dict, until=lambda value: value is not None):
+    """The first value of `query` that `until` accepts, asked every 50 ms on a connection of its own."""
     engine = create_engine(load_settings(database_url=url))
     try:
         while True:
             async with engine.connect() as conn:
-                pid = await conn.scalar(text("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                             "AND query LIKE :statement"), {"statement": f"{statement}%"})
-            if pid is not None:
-                return pid
+                value = await conn.scalar(text(query), params)
+            if until(value):
+                return value
             await asyncio.sleep(0.05)
     finally:
         await engine.dispose()
+
+
+async def _waits_for_lock(url: str, statement: str) -> int:
+    """The backend pid of a session blocked on a lock while running `statement…`, once there is one."""
+    return await _polled(url, "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE :statement",
+                         {"statement": f"{statement}%"})
 
 
 async def test_a_ticket_being_filed_when_postgresql_stops_is_written_whole_or_not_at_all(
@@ -305,15 +309,7 @@ async def test_a_ticket_being_filed_when_postgresql_stops_is_written_whole_or_no
 
 async def _ended(url: str, pid: int) -> None:
     """Once the server has ended backend `pid` (and rolled back its transaction)."""
-    engine = create_engine(load_settings(database_url=url))
-    try:
-        while True:
-            async with engine.connect() as conn:
-                if not await conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}):
-                    return
-            await asyncio.sleep(0.05)
-    finally:
-        await engine.dispose()
+    await _polled(url, "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid", {"pid": pid}, until=lambda n: n == 0)
 
 
 # ── 3. The escalation scan's process killed mid-scan ──
@@ -365,8 +361,7 @@ async def test_an_escalation_scan_killed_mid_scan_leaves_no_card_and_no_record_a
                 "demo_data": False, "run_workers": False}
     with (tmp_path / "worker.log").open("wb") as log:
         worker = await asyncio.create_subprocess_exec(sys.executable, "-c", SCAN_WORKER, json.dumps(settings),
-                                                      late.isoformat(), cwd=REPO_ROOT, stdout=log, stderr=log,
-                                                      env={**os.environ})
+                                                      late.isoformat(), cwd=REPO_ROOT, stdout=log, stderr=log)
     # Cards raised and 督办 records written in the scan's transaction; its notices wait for the lock.
     blocked = asyncio.create_task(_waits_for_lock(database_url, "INSERT INTO outbox"))
     try:
@@ -408,13 +403,9 @@ async def _queue(app, *drafts: Draft) -> None:
         await outbox.enqueue(session, list(drafts), app[keys.CLOCK].now())
 
 
-async def _row_of(app, key: str) -> tuple:
-    [row] = [r for r in await outbox_rows(app) if r.key == key]
-    return row.state, row.attempts, row.next_attempt_at, row.last_error
-
-
-async def _row(app) -> tuple:
-    [row] = await outbox_rows(app)
+async def _row(app, key: str | None = None) -> tuple:
+    """The outbox row of `key`, or the one row there is."""
+    [row] = [r for r in await outbox_rows(app) if key in (None, r.key)]
     return row.state, row.attempts, row.next_attempt_at, row.last_error
 
 
@@ -465,7 +456,7 @@ async def test_a_message_sent_but_not_answered_in_time_is_never_sent_again(servi
         if len(fake_wechat.custom_messages) == 2:
             break
         await asyncio.sleep(0.05)
-    state, attempts, _, last_error = await _row_of(app, "m1")
+    state, attempts, _, last_error = await _row(app, "m1")
     assert (state, attempts) == ("technical-failure", 1)
     assert last_error == f"-1 微信接口 {TIMEOUT_SECONDS:g} 秒内未应答；消息可能已送达（不自动重发）"
     clock.advance(timedelta(hours=2))

@@ -48,6 +48,9 @@ def test_masks():
     text = "张三 11010519491231002X 电话13800138000，工单GD20261118000042，办件SX20261105000123"
     masked = mask_personal_data(text)
     assert masked == "张三 110105********002X 电话138****8000，工单GD20261118000042，办件SX20261105000123"
+    # typed in full width, as the understanding still reads them
+    assert mask_personal_data("电话１３８ ００１３ ８０００，证件１１０１０５１９４９１２３１００２Ｘ") == \
+        "电话１３８****８０００，证件１１０１０５********００２Ｘ"
 
 
 def test_log_lines_are_json_with_request_id_and_masked_personal_data():

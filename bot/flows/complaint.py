@@ -95,15 +95,14 @@ async def anonymity_given(turn: Turn) -> str:
 async def confirmed(turn: Turn) -> str:
     if not (turn.text in ("1", "１", "确认", "提交", "是", "好") or choice(turn.text, ["确认提交"]) == 0):
         return "确认提交请回复1，放弃请回复“取消”。"
-    data = turn.conversation.data
-    person = await turn.person()
-    phone = data.get("phone") or (person.phone if person else None)
-    new = NewTicket(type=data["type"], content=data["content"], channel="wechat", location=data.get("location"),
-                    anonymous=data["anonymous"], contact_phone=phone,
-                    contact_name=person.name if person else None, citizen_id=person.id_number if person else None)
-    actor = Actor("citizen", person.id_number, person.name) if person else Actor("citizen", turn.openid, "微信用户")
-    ctx = context(turn.app)
+    data, ctx = turn.conversation.data, context(turn.app)
     async with transaction(turn.app) as session:
+        person = await turn.person(session)
+        phone = data.get("phone") or (person.phone if person else None)
+        new = NewTicket(type=data["type"], content=data["content"], channel="wechat", location=data.get("location"),
+                        anonymous=data["anonymous"], contact_phone=phone, contact_name=person.name if person else None,
+                        citizen_id=person.id_number if person else None)
+        actor = Actor("citizen", person.id_number, person.name) if person else Actor("citizen", turn.openid, "微信用户")
         ticket = await tickets.register(session, new, actor, ctx)
     turn.conversation.leave()
     return f"已为您登记，工单编号 {ticket.number}。\n{tickets.promise(ticket, ctx.today)}。\n可随时发送工单编号查询进度。"

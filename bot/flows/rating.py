@@ -13,14 +13,15 @@ from hotline.service import context
 LEVELS = list(ratings.LEVELS)
 
 
-async def start(turn: Turn) -> str:
-    person = await turn.person()
+async def start(turn: Turn, ticket_no: str | None) -> str:
+    """Rate the ticket `ticket_no` (when the message named one) or the latest answered, unrated one."""
+    async with transaction(turn.app) as session:
+        person = await turn.person(session)
+        ratable = [] if person is None else await tickets.ratable_tickets(
+            session, tickets.Actor("citizen", person.id_number, person.name), ticket_no)
     if person is None:
         turn.conversation.leave()
         return NEED_BINDING
-    actor = tickets.Actor("citizen", person.id_number, person.name)
-    async with transaction(turn.app) as session:
-        ratable = await tickets.ratable_tickets(session, actor, turn.entities.ticket_no)
     if not ratable:
         turn.conversation.leave()
         return "暂时没有可评价的工单：工单答复后即可评价。"
