@@ -149,19 +149,26 @@ def _serve(settings: Settings) -> int:
         print(exc, file=sys.stderr)
         return 1
     except OSError as exc:  # binding the port is the only network step run_app does itself
-        print(f"无法在端口 {settings.port} 上启动：{exc.strerror or exc}（可用 PORT 换一个端口）", file=sys.stderr)
-        return 1
+        return _port_taken(settings.port, exc, "PORT")
     return 0
+
+
+def _port_taken(port: int, exc: OSError, setting: str) -> int:
+    print(f"无法在端口 {port} 上启动：{exc.strerror or exc}（可用 {setting} 换一个端口）", file=sys.stderr)
+    return 1
 
 
 def _work(settings: Settings, port: int | None) -> int:
     """The background work alone (`create_worker_app`): web processes run with RUN_WORKERS off,
     workers with this. With `port`, /healthz, /readyz and /metrics (the database gauges, its
     WeChat errors, its process) answer there."""
-    return asyncio.run(_run_workers(long_lived(create_worker_app(settings)), port))
+    try:
+        return asyncio.run(_run_workers(long_lived(create_worker_app(settings)), port))
+    except OSError as exc:  # the probe port: the only network step the worker takes itself
+        return _port_taken(port, exc, "--port")
 
 
-async def _run_workers(app: web.Application, port: int | None = None) -> int:
+async def _run_workers(app: web.Application, port: int | None) -> int:
     """Start the app (listening only for probes, when given a port), run until SIGTERM or SIGINT,
     then shut it down."""
     loop = asyncio.get_running_loop()

@@ -109,7 +109,7 @@ class Generator:
     def deadline(self, start: date, days: int) -> Deadline:
         key = (start, days)
         if (found := self._deadlines.get(key)) is None:
-            found = self._deadlines[key] = rules.deadline_of(self.calendar, start, days, 0)
+            found = self._deadlines[key] = self.calendar.deadline(start, days)
         return found
 
     def day(self, day: date) -> Day:

@@ -25,7 +25,7 @@ class FailureBudget:
                 return True
         return False
 
-    async def fail(self, state: StateStore, *who: str) -> None:
-        """Count one failure against every counter named."""
-        for name in who:
-            await state.increment(self._key(name), ttl=self.window)
+    async def fail(self, state: StateStore, *who: str) -> bool:
+        """Count one failure against every counter named; whether any is now used up."""
+        counts = [await state.increment(self._key(name), ttl=self.window) for name in who]
+        return any(count >= self.limit for count in counts)

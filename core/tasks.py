@@ -31,11 +31,10 @@ async def background(coro: Coroutine[Any, Any, Any], name: str, *, stopping: asy
 
 
 async def repeat(job: Callable[[], Awaitable[bool]], interval: float, log: logging.Logger, what: str,
-                 stopping: asyncio.Event | None = None) -> None:
-    """Run `job` until `stopping` is set (for ever without one): again at once while it says there
-    is more to do, otherwise after `interval` seconds. A failure (a database outage) is logged and
-    tried again, never fatal."""
-    stopping = stopping or asyncio.Event()
+                 stopping: asyncio.Event) -> None:
+    """Run `job` until `stopping` is set: again at once while it says there is more to do,
+    otherwise after `interval` seconds. A failure (a database outage) is logged and tried again,
+    never fatal."""
     while not stopping.is_set():
         try:
             more = await job()

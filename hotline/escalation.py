@@ -129,4 +129,4 @@ async def _scan(app: web.Application, _stopping) -> bool:
     return False  # the next one in a minute
 
 
-escalation_context = worker("ticket escalation", _scan, SCAN_INTERVAL, log)  # cleanup_ctx, with RUN_WORKERS
+escalation_context = worker("ticket escalation", _scan, SCAN_INTERVAL, log)  # cleanup_ctx of the processes that run the workers

@@ -44,4 +44,4 @@ async def _follow_up(app: web.Application, _stopping) -> bool:
     return len(await open_rating_tickets(app)) > 0
 
 
-rating_follow_up_context = worker("bad rating follow-up", _follow_up, INTERVAL, log)  # cleanup_ctx, with RUN_WORKERS
+rating_follow_up_context = worker("bad rating follow-up", _follow_up, INTERVAL, log)  # cleanup_ctx of the processes that run the workers

@@ -165,7 +165,7 @@ class Handoff(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     openid: Mapped[str] = mapped_column(String(64), index=True)
-    transcript: Mapped[list[dict]] = mapped_column(JSON)  # [{"at", "from": "user"|"bot"|"agent", "text"}]
+    transcript: Mapped[list[dict]] = mapped_column(JSON)  # [{"at", "from": "user"|"bot", "text"}]; agents' answers are HandoffReply rows
     state: Mapped[str] = mapped_column(String(16), index=True)  # waiting | answered | closed
     last_user_message_at: Mapped[datetime] = mapped_column(AwareDateTime())  # opens WeChat's 48-hour window
     taken_by: Mapped[str | None] = mapped_column(String(32))

@@ -3,6 +3,7 @@ security headers (no inline script, no framing, no sniffing) so user text can on
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from aiohttp import web
@@ -15,9 +16,14 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 
+@cache
+def _shipped(name: str) -> bytes:
+    """A shipped file's bytes, read once: they do not change while the process runs."""
+    return (STATIC / name).read_bytes()
+
+
 def _file(name: str) -> web.Response:
-    path = STATIC / name
-    return web.Response(body=path.read_bytes(), content_type=CONTENT_TYPES[path.suffix], charset="utf-8",
+    return web.Response(body=_shipped(name), content_type=CONTENT_TYPES[Path(name).suffix], charset="utf-8",
                         headers={"Cache-Control": "no-cache"})
 
 

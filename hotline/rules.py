@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from core.calendar import Deadline, WorkingCalendar
+from core.calendar import WorkingCalendar
 
 TYPES = ("咨询", "求助", "投诉", "举报", "建议")
 DIFFICULTY_DAYS = {"general": 5, "difficult": 15}
@@ -79,10 +79,6 @@ ACTIONS: dict[str, Action] = {
 # What the citizen sees of each step; internal steps (classify, judgements, notes) stay internal.
 PUBLIC_ACTIONS = frozenset({"register", "dispatch", "redispatch", "answer", "sign", "approve_extension", "reply",
                             "callback", "close", "reopen", "supplement", "withdraw", "rate"})
-
-
-def deadline_of(calendar: WorkingCalendar, clock_start: date, working_days: int, extension_days: int) -> Deadline:
-    return calendar.deadline(clock_start, working_days + extension_days)
 
 
 # --- the deadline as it stands on a given day ----------------------------------------------------

@@ -146,8 +146,7 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Sta
     if outcome.error is not None:
         await ADDRESS_FAILURES.fail(state, address)
         if outcome.no_account:
-            await NO_ACCOUNT_FAILURES.fail(state, username)
-            if await NO_ACCOUNT_FAILURES.spent(state, username):
+            if await NO_ACCOUNT_FAILURES.fail(state, username):
                 raise AccountLocked()
         raise outcome.error
     token, _ = await SESSIONS.start(app, {"username": outcome.staff.username})

@@ -295,7 +295,7 @@ def _require_text(value: str | None, what: str, code: str) -> str:
 def set_deadline(ticket: Ticket, calendar: WorkingCalendar) -> None:
     """The due date, its moment and whether it is a forecast, by the deadline rule from the
     ticket's clock: on registration, on a change of its time limit and on a calendar update."""
-    deadline = rules.deadline_of(calendar, ticket.clock_start, ticket.working_days, ticket.extension_days)
+    deadline = calendar.deadline(ticket.clock_start, ticket.time_limit)
     ticket.due_date, ticket.due_at, ticket.due_provisional = deadline.due_date, deadline.deadline, deadline.provisional
 
 

@@ -13,7 +13,7 @@ from core import keys
 from core.clock import SHANGHAI
 from core.db import transaction
 from core.outbox import OutboxMessage, run_once
-from hotline import handoffs
+from hotline import handoffs, rules
 from hotline.follow_up import open_rating_tickets
 from hotline.models import Staff
 from tests.hotline_helpers import (  # noqa: F401 - fixtures
@@ -99,6 +99,15 @@ async def test_console_error_responses_carry_the_security_headers_too(hotline_cl
         assert response.headers["X-Content-Type-Options"] == "nosniff" and response.headers["X-Frame-Options"] == "DENY"
     assert refusals[0].headers["Cache-Control"] == "no-store"
     assert "Content-Security-Policy" not in (await hotline_client.get("/healthz")).headers
+
+
+async def test_the_meta_gives_the_time_limits_the_console_explains(desk):
+    """The console's forms state the limits (一般/疑难, 重办, 延期) from here, never their own copies."""
+    meta = await (await desk.get("dept-cgj", "/meta")).json()
+    assert meta["time_limits"] == {"difficulty_days": {"general": 5, "difficult": 15}, "reopen_days": 5,
+                                   "max_extension_days": 10}
+    assert meta["time_limits"]["difficulty_days"] == rules.DIFFICULTY_DAYS and \
+        meta["difficulties"].keys() == rules.DIFFICULTY_DAYS.keys()
 
 
 async def test_agents_see_a_suggested_category_and_department(desk):

@@ -28,7 +28,7 @@ def end_of(day: str) -> str:
     return f"{day}T23:59:59+08:00"
 
 
-async def call_on(desk: Desk, clock, day: str, **body) -> dict:
+async def accepted_on(desk: Desk, clock, day: str, **body) -> dict:
     """A phone ticket accepted on `day`."""
     clock.set(at(day))
     return await desk.call(**body)
@@ -41,7 +41,7 @@ async def due_dates(desk: Desk, clock, cases: dict[tuple[str, str], str]) -> dic
     """(accepted, difficulty) → (due date, due time, provisional, working days) as the console shows them."""
     found = {}
     for accepted, difficulty in cases:
-        deadline = (await call_on(desk, clock, accepted, difficulty=difficulty))["deadline"]
+        deadline = (await accepted_on(desk, clock, accepted, difficulty=difficulty))["deadline"]
         found[accepted, difficulty] = (deadline["due_date"], deadline["due_at"], deadline["provisional"],
                                        deadline["working_days"])
     return found
@@ -100,13 +100,13 @@ async def test_a_mini_program_ticket_gets_the_same_deadline_and_promise(hotline_
 
 async def test_a_deadline_reaching_into_unpublished_2027_is_provisional_with_the_predicted_date(desk, clock):
     # 12-29 (1), 12-30 (2), 12-31 (3); predicted 元旦 Fri 01-01 off, weekend; 01-04 (4), 01-05 (5)
-    general = (await call_on(desk, clock, "2026-12-28"))["deadline"]
+    general = (await accepted_on(desk, clock, "2026-12-28"))["deadline"]
     assert general["due_date"] == "2027-01-05" and general["due_at"] == end_of("2027-01-05")
     assert general["provisional"] is True
     assert general["promise"].startswith("按规定将在5个工作日内，即")
     assert "1月5日前答复" in general["promise"] and FORECAST in general["promise"]
     # ... 01-04..01-08 (4-8), 01-11..01-15 (9-13), 01-18 (14), 01-19 (15)
-    difficult = (await call_on(desk, clock, "2026-12-28", difficulty="difficult"))["deadline"]
+    difficult = (await accepted_on(desk, clock, "2026-12-28", difficulty="difficult"))["deadline"]
     assert difficult["due_date"] == "2027-01-19" and difficult["provisional"] is True
     assert difficult["promise"].startswith("按规定将在15个工作日内，即")
     assert "1月19日前答复" in difficult["promise"] and FORECAST in difficult["promise"]
@@ -114,7 +114,7 @@ async def test_a_deadline_reaching_into_unpublished_2027_is_provisional_with_the
 
 async def test_a_deadline_ending_within_2026_is_not_provisional(desk, clock):
     # 12-25 (1), 12-28 (2), 12-29 (3), 12-30 (4), 12-31 (5): the last day of the published year
-    deadline = (await call_on(desk, clock, "2026-12-24"))["deadline"]
+    deadline = (await accepted_on(desk, clock, "2026-12-24"))["deadline"]
     assert deadline["due_date"] == "2026-12-31" and deadline["provisional"] is False
     assert deadline["promise"] == "按规定将在5个工作日内，即12月31日前答复"
     assert FORECAST not in deadline["promise"]
@@ -132,7 +132,7 @@ async def test_the_citizen_is_told_when_the_date_is_a_forecast(hotline_client, a
 
 
 async def test_remaining_working_days_count_only_working_days_after_today(desk, clock):
-    number = (await call_on(desk, clock, "2026-11-18"))["number"]  # due Wed 11-25
+    number = (await accepted_on(desk, clock, "2026-11-18"))["number"]  # due Wed 11-25
     expected = {
         "2026-11-18": 5,  # acceptance day: 11-19, 11-20, 11-23, 11-24, 11-25
         "2026-11-20": 3,  # Friday: 11-23, 11-24, 11-25
@@ -150,7 +150,7 @@ async def test_remaining_working_days_count_only_working_days_after_today(desk, 
 
 
 async def test_the_days_off_right_after_the_due_date_are_late_not_due_today(desk, clock):
-    number = (await call_on(desk, clock, "2026-11-20"))["number"]  # Friday: 11-23..11-27, due Friday 11-27
+    number = (await accepted_on(desk, clock, "2026-11-20"))["number"]  # Friday: 11-23..11-27, due Friday 11-27
     expected = {
         "2026-11-27": 0,  # the due day itself
         "2026-11-28": -1,  # Saturday: late, though no working day has passed since
@@ -193,10 +193,10 @@ years:
 async def test_a_calendar_update_recomputes_the_provisional_deadlines_of_open_tickets_only(
         hotline_client, desk, clock, calendar_file):
     app = hotline_client.server.app
-    settled = (await call_on(desk, clock, "2026-12-18"))["number"]  # 12-21..12-25: due 12-25, published
-    general = (await call_on(desk, clock, "2026-12-28"))["number"]
-    difficult = (await call_on(desk, clock, "2026-12-28", difficulty="difficult"))["number"]
-    answered = (await call_on(desk, clock, "2026-12-28"))["number"]
+    settled = (await accepted_on(desk, clock, "2026-12-18"))["number"]  # 12-21..12-25: due 12-25, published
+    general = (await accepted_on(desk, clock, "2026-12-28"))["number"]
+    difficult = (await accepted_on(desk, clock, "2026-12-28", difficulty="difficult"))["number"]
+    answered = (await accepted_on(desk, clock, "2026-12-28"))["number"]
     await desk.ok("agent01", answered, "answer", reply="已告知路灯维修电话。")
     for number, due in ((general, "2027-01-05"), (difficult, "2027-01-19"), (answered, "2027-01-05")):
         deadline = (await desk.ticket("agent01", number))["deadline"]
@@ -227,7 +227,7 @@ async def signed_by_cgj(desk: Desk, number: str) -> None:
 
 
 async def test_an_approved_extension_counts_from_the_original_acceptance(desk, clock):
-    number = (await call_on(desk, clock, "2026-09-30"))["number"]  # due 10-13
+    number = (await accepted_on(desk, clock, "2026-09-30"))["number"]  # due 10-13
     await signed_by_cgj(desk, number)
     clock.set(at("2026-10-12"))
     await desk.ok("dept-cgj", number, "request_extension", days=5, note="需协调多个部门现场核查。")

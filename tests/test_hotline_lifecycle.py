@@ -113,8 +113,9 @@ ARGS = {"dispatch": {"department": "cgj"}, "redispatch": {"department": "jtj", "
 
 
 async def _in_state(desk: Desk, state: str, citizen: dict | None = None) -> str:
-    """A ticket driven to `state` through the API: a phone call, or the `citizen`'s own (a bound
-    citizen's headers) for the states only the citizen can lead to (a rating before 重办, withdrawal)."""
+    """A ticket driven to `state` through the API: a phone call, or with `citizen` (a bound
+    citizen's headers) that citizen's own, which the states only a citizen can lead to need (a
+    rating before 重办, withdrawal)."""
     if citizen is None:
         number = (await desk.call())["number"]
     else:

@@ -10,12 +10,12 @@ import pytest
 
 from core.datafile import DataFileError
 from core.errors import InvalidInput
+from core.settings import REPO_ROOT
 from hotline import catalogue, suggest_eval
 from hotline.suggest import (MESSAGES_FILE, TREE_FILE, CategorySuggester, LabelledMessage, cross_validate,
                              load_messages, load_suggester, load_tree, stratified_folds)
-from tests.conftest import SHARED
 
-DATASETS = SHARED / "datasets"
+DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 FIRST_LEVEL = ["交通运输", "党务政务", "农村农业", "劳动和社会保障", "卫生计生", "商贸旅游", "国土资源", "城乡建设", "政法",
                "教育文体", "民政", "环境保护", "科技与信息产业", "纪检监察", "经济管理"]
 

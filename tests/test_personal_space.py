@@ -87,6 +87,11 @@ async def test_a_double_tapped_first_login_gives_two_sessions(app_client, fake_w
     responses = await asyncio.gather(*(app_client.post("/api/v1/auth/login", json={"code": code})
                                        for code in ("tap-1", "tap-2")))
     assert [r.status for r in responses] == [200, 200], [await r.text() for r in responses]
+    tokens = [(await r.json())["token"] for r in responses]
+    assert tokens[0] != tokens[1]
+    for token in tokens:  # both sessions work, for the one account
+        me = await app_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status == 200
 
 
 # ── the signed integration API ──

@@ -278,7 +278,7 @@ def _check_invariants(calendar: WorkingCalendar, row: dict) -> None:
     assert 0 <= row["extension_days"] <= rules.MAX_EXTENSION_DAYS
     assert row["extension_days"] == 0 or row["extension_state"] == "approved"
     assert row["working_days"] in (*rules.DIFFICULTY_DAYS.values(), rules.REOPEN_DAYS)
-    stored = rules.deadline_of(calendar, row["clock_start"], row["working_days"], row["extension_days"])
+    stored = calendar.deadline(row["clock_start"], row["working_days"] + row["extension_days"])  # 时限 = days + extension
     assert (row["due_date"], row["due_at"]) == (stored.due_date, stored.deadline)  # always by the deadline rule
 
 

@@ -17,8 +17,7 @@ from core.db import transaction
 from core.outbox import Draft, OutboxMessage
 from personal_space.reminders import plan_due_reminders
 from server import create_app
-from tests.personal_space_helpers import ALICE, BOB, COMPANY, SECRETS, licence, signed
-from tests.personal_space_helpers import bind
+from tests.personal_space_helpers import ALICE, BOB, COMPANY, SECRETS, bind, licence, login, signed
 
 TEMPLATES = {"licence_expiry": "TPL-EXPIRY", "application_state": "TPL-APP", "deferred_material": "TPL-DEFER"}
 
@@ -190,8 +189,6 @@ async def test_application_state_changes_are_announced_once(app_client, fake_wec
 
 
 async def test_upcoming_reminders_for_me_and_my_enterprise(app_client, fake_wechat, post, clock):
-    from tests.personal_space_helpers import login
-
     headers = await login(app_client, fake_wechat, "openid-alice")
     await bind(post, "openid-alice", ALICE)
     today = clock.today()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from core.settings import SettingsError, load_settings
@@ -92,3 +94,16 @@ def test_an_unreachable_database_is_one_line_not_a_traceback(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("无法迁移数据库 postgresql+asyncpg://app:***@127.0.0.1:")
     assert "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_is_one_line_for_the_service_and_for_a_worker(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, env, hint in ((("worker", "--port", str(port)), {"HOST": "127.0.0.1"}, "--port"),
+                                ((), {"HOST": "127.0.0.1", "PORT": str(port)}, "PORT")):
+            result = run_server(*args, env=env, cwd=tmp_path)
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.strip().splitlines()[-1].startswith(f"无法在端口 {port} 上启动")
+            assert f"可用 {hint} 换一个端口" in result.stderr and "Traceback" not in result.stderr

@@ -848,7 +848,8 @@
   function handoffCard(h) {
     const card = el('section', { class: 'panel handoff', testid: 'handoff-card', dataset: { id: String(h.id) } });
     const messages = [
-      ...h.transcript.map((line) => ({ ...line, delivery: null })),
+      // Agent lines come from the replies; transcripts written before they moved there may hold copies.
+      ...h.transcript.filter((line) => line.from !== 'agent').map((line) => ({ ...line, delivery: null })),
       ...h.replies.map((r) => ({ at: r.at, from: 'agent', text: r.text, delivery: r.delivery, author: r.author })),
     ].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
     const text = el('textarea', { rows: 3, maxlength: 600, testid: 'handoff-reply-text',

@@ -151,7 +151,7 @@ async def test_phone_complaint_from_call_to_close(console_url: str, watched, tmp
     await expect(page.get_by_test_id("page-title")).to_have_text("待派单")
     await page.get_by_test_id("new-call").click()
     await page.get_by_test_id("call-type").select_option("投诉")
-    # the time limits come from the service's rules (the meta), not from the page
+    # each difficulty with its time limit (both from the meta)
     await expect(page.get_by_test_id("call-difficulty").locator("option")).to_have_text(
         ["一般（5个工作日）", "疑难（15个工作日）"])
     await page.get_by_test_id("call-content").fill(XSS)
