@@ -16,9 +16,11 @@ _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 
 # Digits, letters and separators in half and full width (１３９…, as a Chinese keyboard may type
 # them): the understanding folds full width before it reads a number, so masking must see both.
-_DIGIT, _ALNUM, _SEP = "[0-9０-９]", "[0-9A-Za-z０-９Ａ-Ｚａ-ｚ]", "[-－ 　]"
+# An ID number is bounded by anything but a digit: one glued to letters (sfz11010519491231002X)
+# is masked too. A longer run of digits (a bank card, an order number) is not an ID number.
+_DIGIT, _SEP = "[0-9０-９]", "[-－ 　]"
 ID_NUMBER_PATTERN = re.compile(
-    rf"(?<!{_ALNUM})({_DIGIT}{{6}})({_DIGIT}{{8}})({_DIGIT}{{3}}[0-9Xx０-９Ｘｘ])(?!{_ALNUM})")
+    rf"(?<!{_DIGIT})({_DIGIT}{{6}})({_DIGIT}{{8}})({_DIGIT}{{3}}[0-9Xx０-９Ｘｘ])(?!{_DIGIT})")
 # Every shape the understanding reads as a phone (intents.entities.PHONE): +86 and separators too.
 PHONE_PATTERN = re.compile(rf"(?<!{_DIGIT})(?:[+＋]?[8８][6６]{_SEP}?)?([1１][3-9３-９]{_DIGIT}){_SEP}?"
                            rf"({_DIGIT}{{4}}){_SEP}?({_DIGIT}{{4}})(?!{_DIGIT})")

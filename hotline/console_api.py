@@ -158,16 +158,27 @@ async def console_queue(request: web.Request, name: str, /,
 @api
 async def console_search(request: web.Request, q: Annotated[str, Field(min_length=1, max_length=32)]
                  ) -> r200[PageOut] | r400[ErrorBody] | r401[ErrorBody]:
-    """Find tickets by number (GD…) or by the caller's phone number."""
+    """Find tickets by number (GD…) or by the caller's phone number; each citizen's ticket found
+    is logged for that citizen, as a read of the ticket is."""
     ctx = context(request.app)
     async with transaction(request.app) as db:
         staff, actor = await staff_auth.current_staff(request, db)
         found = await queues.search(db, q, department=staff.department if staff.role == "department" else None)
+        for ticket in found:
+            await _note_read(db, ticket, actor, f"12345工单检索 {ticket.number}", ctx.now)
         return json_response(PageOut(tickets=[views.summary(t, actor, ctx.calendar, ctx.today) for t in found],
                                      next=None).model_dump(mode="json"))
 
 
 # --- one ticket -------------------------------------------------------------------------------
+
+
+async def _note_read(db, ticket, actor: Actor, resource: str, now) -> None:
+    """A staff read of a bound citizen's ticket, in that citizen's access log."""
+    if ticket.citizen_id:
+        where = catalogue.departments().get(actor.department or "", "12345热线")
+        await access_log.record(db, "person", ticket.citizen_id, access_log.STAFF, actor.id, f"{where}（{actor.name}）",
+                                resource, now)
 
 
 async def _detail(request: web.Request, db, ticket, actor: Actor, ctx: Context) -> dict:
@@ -177,10 +188,7 @@ async def _detail(request: web.Request, db, ticket, actor: Actor, ctx: Context) 
                                     .order_by(TicketRating.round)))
     suggester = request.app[keys.CATEGORY_SUGGESTER].current
     suggestions = suggester.suggest(ticket.content, k=3) if actor.role == "agent" and suggester else []
-    if ticket.citizen_id:
-        where = catalogue.departments().get(actor.department or "", "12345热线")
-        await access_log.record(db, "person", ticket.citizen_id, "staff", actor.id, f"{where}（{actor.name}）",
-                                f"12345工单 {ticket.number}", ctx.now)
+    await _note_read(db, ticket, actor, f"12345工单 {ticket.number}", ctx.now)
     current = next((r for r in rated if r.round == ticket.reopen_count), None)
     return views.detail(ticket, actor, ctx.calendar, ctx.today, events, rated,
                         tickets.allowed_actions(actor, ticket, current), suggestions)

@@ -1,6 +1,7 @@
 """How a ticket is shown, per viewer: what the citizen, an agent and a department each see.
 
-A department never sees an anonymous caller's name or phone; nobody but the hotline sees the
+A department never sees an anonymous caller's name or phone, nor an ID or phone number typed
+in the ticket's text or the hotline's notes; nobody but the hotline sees the
 phone of a caller it has not been dispatched to; the citizen sees only public steps, with the
 hotline's staff named as "12345热线".
 """
@@ -12,6 +13,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from core.calendar import WorkingCalendar
+from core.identity import mask_personal_data
 from hotline import catalogue, rules, tickets
 from hotline.models import Ticket, TicketEvent, TicketRating
 from hotline.tickets import Actor
@@ -131,10 +133,17 @@ def _department_name(code: str | None) -> str | None:
     return catalogue.departments().get(code) if code else None
 
 
+def _hides_caller(ticket: Ticket, viewer: Actor) -> bool:
+    return viewer.role == "department" and ticket.anonymous
+
+
 def _contact(ticket: Ticket, viewer: Actor) -> tuple[str | None, str | None]:
-    if viewer.role == "department" and ticket.anonymous:
-        return "匿名", None
-    return ticket.contact_name, ticket.contact_phone
+    return ("匿名", None) if _hides_caller(ticket, viewer) else (ticket.contact_name, ticket.contact_phone)
+
+
+def _text(ticket: Ticket, viewer: Actor, text: str | None) -> str | None:
+    """Free text as `viewer` may read it: for a department, an anonymous caller's numbers masked."""
+    return mask_personal_data(text) if text and _hides_caller(ticket, viewer) else text
 
 
 def summary(ticket: Ticket, viewer: Actor, calendar: WorkingCalendar, today: date) -> dict:
@@ -143,7 +152,7 @@ def summary(ticket: Ticket, viewer: Actor, calendar: WorkingCalendar, today: dat
                 state_label=rules.STATES[ticket.state], difficulty=ticket.difficulty,
                 lead_department=ticket.lead_department, lead_department_name=_department_name(ticket.lead_department),
                 card=ticket.card if ticket.pending else "none", deadline=deadline(ticket, calendar, today).model_dump(mode="json"),
-                contact_name=name, preview=ticket.content[:60], created_at=ticket.created_at)
+                contact_name=name, preview=_text(ticket, viewer, ticket.content)[:60], created_at=ticket.created_at)
 
 
 def _by(event: TicketEvent, for_citizen: bool) -> str:
@@ -154,12 +163,13 @@ def _by(event: TicketEvent, for_citizen: bool) -> str:
     return "本人" if event.actor_role == "citizen" else "系统"
 
 
-def step(event: TicketEvent, *, for_citizen: bool) -> TicketStep:
+def step(event: TicketEvent, *, for_citizen: bool, note: str | None = None) -> TicketStep:
+    """One timeline step; `note` replaces the event's own (masked for the viewer)."""
     data = {} if for_citizen else event.data
     return TicketStep(at=event.at, action=event.action,
                    action_label="登记" if event.action == "register" else rules.ACTIONS[event.action].label,
                    state=event.to_state, state_label=rules.STATES[event.to_state], by=_by(event, for_citizen),
-                   note=event.note, data=data)
+                   note=event.note if note is None else note, data=data)
 
 
 def rating_out(rating: TicketRating) -> TicketRatingOut:
@@ -171,14 +181,14 @@ def detail(ticket: Ticket, viewer: Actor, calendar: WorkingCalendar, today: date
            ratings: list[TicketRating], actions: list[str], suggestions: list) -> dict:
     name, phone = _contact(ticket, viewer)
     return TicketDetail(
-        **summary(ticket, viewer, calendar, today), content=ticket.content, location=ticket.location,
+        **summary(ticket, viewer, calendar, today), content=_text(ticket, viewer, ticket.content), location=ticket.location,
         latitude=ticket.latitude, longitude=ticket.longitude, channel=ticket.channel, contact_phone=phone,
         anonymous=ticket.anonymous, subcategory=ticket.subcategory, assist_departments=ticket.assist_departments,
         extension_state=ticket.extension_state, extension_requested_days=ticket.extension_requested_days,
         dispatched_at=ticket.dispatched_at, sign_due_date=ticket.sign_due_date,
         return_due_date=ticket.return_due_date, signed_at=ticket.signed_at, reply=ticket.reply,
         replied_at=ticket.replied_at, closed_at=ticket.closed_at, reopen_count=ticket.reopen_count,
-        application_no=ticket.application_no, timeline=[step(e, for_citizen=False) for e in events],
+        application_no=ticket.application_no, timeline=[step(e, for_citizen=False, note=_text(ticket, viewer, e.note)) for e in events],
         ratings=[rating_out(r) for r in ratings],
         actions=[ActionOut(name=a, label=rules.ACTIONS[a].label) for a in actions],
         suggestions=[SuggestionOut(category=s.category, department=s.department, department_name=s.department_name,

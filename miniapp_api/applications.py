@@ -14,6 +14,7 @@ from core.api import ErrorBody, api
 from core.auth import current_session
 from core.db import transaction
 from core.errors import RateLimited
+from core.identity import mask_name
 from core.web import client_address, json_response
 from personal_space import applications, people
 from personal_space.models import Application, ApplicationEvent, DeferredMaterial
@@ -37,7 +38,7 @@ class ApplicationOut(BaseModel):
     item_code: str
     item_name: str
     department: str
-    applicant_name: str
+    applicant_name: str = Field(description="申请人；凭查询密码查询时脱敏")
     state: str
     state_label: str
     accepted_on: date | None
@@ -49,10 +50,14 @@ class ApplicationOut(BaseModel):
     timeline: list[StepOut]
 
 
-def _out(application: Application, steps: list[ApplicationEvent], deferred: list[DeferredMaterial]) -> dict:
+def _out(application: Application, steps: list[ApplicationEvent], deferred: list[DeferredMaterial], *,
+         holder: bool = True) -> dict:
+    """The application as shown; to someone who is not its holder (a query-password read) the
+    applicant's name is masked."""
+    name = application.applicant_name if holder else mask_name(application.applicant_name)
     return ApplicationOut(
         application_no=application.application_no, item_code=application.item_code, item_name=application.item_name,
-        department=application.department, applicant_name=application.applicant_name, state=application.state,
+        department=application.department, applicant_name=name, state=application.state,
         state_label=applications.STATES[application.state], accepted_on=application.accepted_on,
         promised_working_days=application.promised_working_days, due_date=application.due_date,
         due_provisional=application.due_provisional, missing_materials=application.missing_materials,
@@ -85,7 +90,8 @@ async def get_application(
     request: web.Request, application_no: str, /,
     password: Annotated[str | None, Field(default=None, max_length=32, description="查询密码（非本人查询时必填）")] = None,
 ) -> r200[ApplicationOut] | r401[ErrorBody] | r404[ErrorBody] | r429[ErrorBody]:
-    """One application: its owner sees it when logged in; anyone else needs its query password.
+    """One application: its owner sees it when logged in; anyone else needs its query password,
+    sees the applicant's name masked, and is named in the applicant's access log.
 
     输错的编号和输错的密码得到完全相同的回答；失败次数过多会被限流。
     """
@@ -104,8 +110,12 @@ async def get_application(
             if password is not None:
                 await applications.LOOKUPS.fail(state, *counters)
             raise
+        holder = (application.applicant_type, application.applicant_id) in holders
+        if not holder:
+            await applications.note_password_read(db, application, person, "小程序", app[keys.CLOCK].now())
         number = application.application_no
-        out = _out(application, await applications.timeline(db, number), await applications.deferred_of(db, number))
+        out = _out(application, await applications.timeline(db, number), await applications.deferred_of(db, number),
+                   holder=holder)
     return json_response(out)
 
 

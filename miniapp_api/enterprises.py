@@ -45,8 +45,8 @@ async def space(request: web.Request, uscc: str, /) -> r200[SpaceOut] | r401[Err
         membership = await people.require_membership(db, uscc.upper(), person.id_number, today)
         found = await documents.documents_of(db, "enterprise", membership.uscc)
         members = await people.members(db, membership.uscc, today) if membership.role == people.LEGAL_REPRESENTATIVE else []
-        await access_log.record(db, "enterprise", membership.uscc, "enterprise_member", person.id_number, person.name,
-                                "企业空间", now)
+        await access_log.record(db, "enterprise", membership.uscc, access_log.ENTERPRISE_MEMBER, person.id_number,
+                                person.name, "企业空间", now)
     return json_response({"uscc": membership.uscc, "name": membership.name, "my_role": membership.role,
                           "documents": [document_out(d, today) for d in found],
                           "members": [{"name": p.name, "id_number": mask_id_number(p.id_number), "role": m.role,
@@ -93,15 +93,22 @@ async def revoke(request: web.Request, uscc: str, /,
 
 class AccessOut(BaseModel):
     at: datetime
-    reader_type: Literal["enterprise_member", "staff", "verifier"]
+    reader_type: access_log.ReaderType = Field(
+        description="enterprise_member 企业成员、staff 工作人员、verifier 亮证核验、query_password 凭查询密码查询")
     reader: str = Field(description="读取者（脱敏）")
     resource: str
 
 
+def _reader(record) -> str:
+    """A reader known by ID number (an enterprise member, a bound user with the query password) is
+    shown by name and masked number; staff and clerks by what they are."""
+    named = record.reader_type in (access_log.ENTERPRISE_MEMBER, access_log.QUERY_PASSWORD) and record.reader_id
+    return f"{record.reader_name}（{mask_id_number(record.reader_id)}）" if named else record.reader_name
+
+
 def _access_out(records) -> list[dict]:
-    return [{"at": r.at.isoformat(), "reader_type": r.reader_type, "resource": r.resource,
-             "reader": r.reader_name if r.reader_type != "enterprise_member"
-             else f"{r.reader_name}（{mask_id_number(r.reader_id)}）"} for r in records]
+    return [{"at": r.at.isoformat(), "reader_type": r.reader_type, "resource": r.resource, "reader": _reader(r)}
+            for r in records]
 
 
 @api

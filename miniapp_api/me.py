@@ -150,8 +150,8 @@ async def my_document(request: web.Request, document_id: str, /) -> r200[Documen
         person, holders = await people.require_holders(db, session.openid, today)
         document = await documents.document_for(db, document_id, holders)
         if document.holder_type == "enterprise":
-            await access_log.record(db, "enterprise", document.holder_id, "enterprise_member", person.id_number,
-                                    person.name, f"证照：{document.kind}", app[keys.CLOCK].now())
+            await access_log.record(db, "enterprise", document.holder_id, access_log.ENTERPRISE_MEMBER,
+                                    person.id_number, person.name, f"证照：{document.kind}", app[keys.CLOCK].now())
     return json_response(document_out(document, today))
 
 
@@ -195,7 +195,7 @@ async def verify(request: web.Request, code: str, /) -> r200[VerifyOut] | r404[E
         document = await db.get(Document, document_id)
         if document is None:
             raise documents.ShowCodeInvalid()
-        await access_log.record(db, document.holder_type, document.holder_id, "verifier", "亮证核验", "亮证核验",
+        await access_log.record(db, document.holder_type, document.holder_id, access_log.VERIFIER, "亮证核验", "亮证核验",
                                 f"证照：{document.kind}", now)
     status = documents.shown_status(document, now.date())
     holder_id = mask_id_number(document.holder_id) if document.holder_type == "person" else document.holder_id

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from personal_space.models import AccessRecord
+
+# Who read (AccessRecord.reader_type): a member of the enterprise, hotline or department staff, a
+# clerk checking a 亮证 code, or whoever gave an application's query password.
+ENTERPRISE_MEMBER, STAFF, VERIFIER, QUERY_PASSWORD = "enterprise_member", "staff", "verifier", "query_password"
+READER_TYPES = (ENTERPRISE_MEMBER, STAFF, VERIFIER, QUERY_PASSWORD)
+ReaderType = Literal[READER_TYPES]
+
+
+class Reader(Protocol):
+    """A reader known by ID number (a Person, or the bot's view of one)."""
+
+    id_number: str
+    name: str
 
 
 async def record(session: AsyncSession, subject_type: str, subject_id: str, reader_type: str, reader_id: str,

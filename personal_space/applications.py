@@ -24,6 +24,7 @@ from core.db import grouped
 from core.limits import FailureBudget
 from core.errors import Conflict, InvalidInput, NotFound
 from core.outbox import enqueue
+from personal_space import access_log
 from personal_space.models import Application, ApplicationEvent, ApplicationRating, DeferredMaterial
 from personal_space.people import ensure_enterprise, ensure_person, id_number_or_error, uscc_or_error
 from personal_space.reminders import drafts_for
@@ -203,6 +204,15 @@ async def application_for(session: AsyncSession, number: str, holders: list[tupl
         if application is not None and hmac.compare_digest(given, application.password_hash):
             return application
     raise ApplicationNotFound()
+
+
+async def note_password_read(session: AsyncSession, application: Application, reader: access_log.Reader | None,
+                             via: str, now: datetime) -> None:
+    """An application read with its query password by someone who does not hold it goes in the
+    applicant's access log: who (when logged in and bound), through which channel."""
+    await access_log.record(session, application.applicant_type, application.applicant_id, access_log.QUERY_PASSWORD,
+                            reader.id_number if reader else "", reader.name if reader else "未实名认证的用户",
+                            f"办件 {application.application_no}（{via}，凭查询密码）", now)
 
 
 async def rate(session: AsyncSession, application: Application, level: ratings.Level, reason: str | None, by: str,

@@ -99,7 +99,7 @@ class AccessRecord(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     subject_type: Mapped[str] = mapped_column(String(16))  # person | enterprise
     subject_id: Mapped[str] = mapped_column(String(18))
-    reader_type: Mapped[str] = mapped_column(String(32))  # enterprise_member | staff | clerk
+    reader_type: Mapped[str] = mapped_column(String(32))  # one of access_log.READER_TYPES
     reader_id: Mapped[str] = mapped_column(String(64))
     reader_name: Mapped[str] = mapped_column(String(200))
     resource: Mapped[str] = mapped_column(Text)

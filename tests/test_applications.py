@@ -116,6 +116,22 @@ async def test_others_need_the_query_password_and_learn_nothing_from_wrong_numbe
     assert typed_lower.status == 200 and (await typed_lower.json())["application_no"] == NUMBER
 
 
+async def test_a_query_password_read_masks_the_applicant_and_is_in_the_applicants_access_log(app_client, push,
+                                                                                               alice, bob):
+    await push("accepted", "2026-11-05T10:12:00+08:00")
+    assert (await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json())["applicant_name"] \
+        == "张三"  # the owner's own read: the name whole, and nothing logged
+    by_bob = await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": "839201"}, headers=bob)
+    anonymous = await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": "839201"})
+    assert (await by_bob.json())["applicant_name"] == (await anonymous.json())["applicant_name"] == "张*"
+    log = await (await app_client.get("/api/v1/me/access-log", headers=alice)).json()
+    assert [(r["reader_type"], r["reader"], r["resource"]) for r in log] == [
+        ("query_password", "未实名认证的用户", f"办件 {NUMBER}（小程序，凭查询密码）"),
+        ("query_password", "李四（420704********1231）", f"办件 {NUMBER}（小程序，凭查询密码）"),
+    ]
+    assert await (await app_client.get("/api/v1/me/access-log", headers=bob)).json() == []
+
+
 async def test_password_guessing_is_rate_limited(app_client, push):
     await push("accepted", "2026-11-05T10:12:00+08:00")
     statuses = [(await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": f"{i:06d}"})).status

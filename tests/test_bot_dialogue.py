@@ -13,6 +13,7 @@ from core import keys
 from core.clock import SHANGHAI
 from core.db import transaction
 from hotline.models import Handoff, Ticket, TicketRating
+from personal_space.models import AccessRecord
 from tests.bot_helpers import User, bot  # noqa: F401 - bot is a fixture (plain and safe mode)
 from tests.personal_space_helpers import ALICE, BOB, bind, event_id, licence, signed, signer
 from tests.row_counts import count_rows, statements
@@ -111,6 +112,10 @@ async def test_progress_lookup_with_the_query_password(user, bot, clock):
     assert "不正确" in await user.say("000000")
     answer = await user.say("839201")
     assert "已受理" in answer and "承诺办结日：11月19日" in answer
+    async with transaction(bot.server.app) as session:
+        read = await session.scalar(select(AccessRecord).where(AccessRecord.subject_id == ALICE["id_number"]))
+    assert (read.reader_type, read.reader_id, read.reader_name, read.resource) == (
+        "query_password", "", "未实名认证的用户", "办件 SX20261105000123（微信公众号，凭查询密码）")
 
 
 async def test_secrets_and_personal_numbers_never_reach_the_transcript(user, bot, clock):

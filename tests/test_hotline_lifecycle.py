@@ -77,6 +77,16 @@ async def test_the_whole_lifecycle_from_the_mini_program_to_closure(hotline_clie
     assert readers == {"12345热线（agent01姓名）", "市城市管理执法局（dept-cgj姓名）"}
 
 
+async def test_a_staff_search_that_finds_a_citizens_ticket_is_in_their_access_log(desk, alice):
+    number = (await file_ticket(desk.client, alice))["number"]
+    found = await (await desk.get("agent01", f"/search?q={ALICE['phone']}")).json()
+    assert [t["number"] for t in found["tickets"]] == [number]
+    assert await (await desk.get("agent01", "/search?q=13000000000")).json() == {"tickets": [], "next": None}
+    log = await (await desk.client.get("/api/v1/me/access-log", headers=alice)).json()
+    assert [(r["reader_type"], r["reader"], r["resource"]) for r in log] == [
+        ("staff", "12345热线（agent01姓名）", f"12345工单检索 {number}")]
+
+
 async def test_mine_is_only_mine(hotline_client, alice, bob):
     number = (await file_ticket(hotline_client, alice))["number"]
     response = await hotline_client.get(f"/api/v1/tickets/{number}", headers=bob)
@@ -88,10 +98,21 @@ async def test_mine_is_only_mine(hotline_client, alice, bob):
 
 
 async def test_a_department_sees_only_its_tickets_and_anonymous_callers_stay_anonymous(desk):
-    number = (await desk.call(anonymous=True))["number"]
-    await desk.ok("agent01", number, "dispatch", department="cgj", assist_departments=["zjj"])
+    # the caller said their numbers in the call, and the agent noted one again when dispatching
+    content = "我是赵某，电话13912345678，身份证11010519491231002X，小区门前路灯不亮已经一周。"
+    number = (await desk.call(content=content, anonymous=True))["number"]
+    await desk.ok("agent01", number, "dispatch", department="cgj", assist_departments=["zjj"],
+                  note="来电人回拨号码 13912345678")
     lead = await desk.ticket("dept-cgj", number)
     assert lead["contact_name"] == "匿名" and lead["contact_phone"] is None
+    assert lead["content"] == "我是赵某，电话139****5678，身份证110105********002X，小区门前路灯不亮已经一周。"
+    assert lead["preview"] == lead["content"][:60]
+    assert [s["note"] for s in lead["timeline"]][-1] == "来电人回拨号码 139****5678"
+    queue = await (await desk.get("dept-cgj", "/queues/department")).json()
+    assert number in [t["number"] for t in queue["tickets"]]
+    assert "13912345678" not in str(queue) and "11010519491231002X" not in str(queue)
+    hotline_view = await desk.ticket("agent01", number)
+    assert hotline_view["content"] == content and hotline_view["timeline"][-1]["note"] == "来电人回拨号码 13912345678"
     assist = await desk.ticket("dept-zjj", number)
     assert [a["name"] for a in assist["actions"]] == ["assist_note"] and assist["contact_phone"] is None
     other = await desk.get("dept-jtj", f"/tickets/{number}")

@@ -51,6 +51,9 @@ def test_masks():
     # typed in full width, as the understanding still reads them
     assert mask_personal_data("电话１３８ ００１３ ８０００，证件１１０１０５１９４９１２３１００２Ｘ") == \
         "电话１３８****８０００，证件１１０１０５********００２Ｘ"
+    # glued to letters, as typed in a hurry; a longer run of digits (a bank card) is no ID number
+    assert mask_personal_data("sfz11010519491231002Xtel13800138000") == "sfz110105********002Xtel138****8000"
+    assert mask_personal_data("卡号6222021234567890123") == "卡号6222021234567890123"
 
 
 def test_log_lines_are_json_with_request_id_and_masked_personal_data():

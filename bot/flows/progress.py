@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.flows import answer_with_secret
 from bot.turn import Turn
+from core import keys
 from core.db import transaction
 from personal_space import applications, people
 from personal_space.models import Application
@@ -40,17 +41,18 @@ async def _look_up(turn: Turn, number: str) -> str:
 
 
 async def password_given(turn: Turn) -> str:
-    return await answer_with_secret(turn, applications.LOOKUPS, turn.text.strip()[:32], _answer_with_password,
+    async def answer(session: AsyncSession, number: str, password: str | None) -> str | None:
+        try:
+            application = await applications.application_for(session, number, [], password)
+        except applications.ApplicationNotFound:
+            return None
+        await applications.note_password_read(session, application, await turn.person(session), "微信公众号",
+                                              turn.app[keys.CLOCK].now())
+        return await _progress_text(session, application)
+
+    return await answer_with_secret(turn, applications.LOOKUPS, turn.text.strip()[:32], answer,
                                     wrong="办件编号或查询密码不正确，请重新输入查询密码（还可尝试{left}次）。",
                                     gave_up="办件编号或查询密码不正确，请核对受理回执后重新查询。")
-
-
-async def _answer_with_password(session: AsyncSession, number: str, password: str | None) -> str | None:
-    try:
-        application = await applications.application_for(session, number, [], password)
-    except applications.ApplicationNotFound:
-        return None
-    return await _progress_text(session, application)
 
 
 async def _progress_text(session, application: Application) -> str:
