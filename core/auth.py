@@ -81,6 +81,15 @@ def _bearer(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+async def end_session(request: web.Request) -> None:
+    """Log out: the caller's token stops working (NotLoggedIn without one; ending one that has
+    already ended is not an error)."""
+    token = _bearer(request)
+    if token is None:
+        raise NotLoggedIn()
+    await MINIAPP_SESSIONS.end(request.app, token)
+
+
 async def current_session(request: web.Request) -> Session:
     """The caller's session, or Unauthorized (no token, or one that expired or never was)."""
     return Session(**await MINIAPP_SESSIONS.record(request.app, _bearer(request)))

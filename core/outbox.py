@@ -151,6 +151,22 @@ class WeChatCustomSender:
             raise SendError.of(exc) from None
 
 
+async def messages_for(session: AsyncSession, recipient: str, limit: int = 500) -> list[OutboxMessage]:
+    """What was sent, or is to be sent, to `recipient`, newest first."""
+    return list(await session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == recipient)
+                                      .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+                                      .limit(limit)))
+
+
+async def withhold(session: AsyncSession, recipient: str, address: str, reason: str) -> int:
+    """Messages for `recipient` still waiting to go to `address` (not yet on the wire) will not
+    be sent: they end as permanent failures with `reason`. How many."""
+    result = await session.execute(update(OutboxMessage).where(
+        OutboxMessage.recipient == recipient, OutboxMessage.address == address,
+        OutboxMessage.state.in_((CREATED, TEMPORARY))).values(state=PERMANENT, last_error=reason))
+    return result.rowcount
+
+
 def senders(app: web.Application) -> dict[str, Sender]:
     return {"console": ConsoleSender(), "wechat_subscribe": WeChatSubscribeSender(app),
             "wechat_custom": WeChatCustomSender(app)}

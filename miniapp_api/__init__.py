@@ -11,7 +11,7 @@ from aiohttp import web
 def setup(app: web.Application) -> None:
     """Every route. Imported here: the handlers import the knowledge base and the understanding,
     which a worker process (it imports this package too) does without."""
-    from miniapp_api import applications, calendar, enterprises, guides, me, nlu, tickets
+    from miniapp_api import applications, calendar, enterprises, guides, me, nlu, privacy, tickets
 
     calendar.setup(app)
     guides.setup(app)
@@ -20,3 +20,4 @@ def setup(app: web.Application) -> None:
     enterprises.setup(app)
     applications.setup(app)
     tickets.setup(app)
+    privacy.setup(app)

@@ -50,8 +50,8 @@ class ApplicationOut(BaseModel):
     timeline: list[StepOut]
 
 
-def _out(application: Application, steps: list[ApplicationEvent], deferred: list[DeferredMaterial], *,
-         holder: bool = True) -> dict:
+def application_out(application: Application, steps: list[ApplicationEvent], deferred: list[DeferredMaterial], *,
+                    holder: bool = True) -> dict:
     """The application as shown; to someone who is not its holder (a query-password read) the
     applicant's name is masked."""
     name = application.applicant_name if holder else mask_name(application.applicant_name)
@@ -82,7 +82,7 @@ async def my_applications(request: web.Request) -> r200[list[ApplicationOut]] | 
         numbers = [a.application_no for a in found]
         steps = await applications.timelines(db, numbers)
         deferred = await applications.deferred_of_each(db, numbers)
-    return json_response([_out(a, steps[a.application_no], deferred[a.application_no]) for a in found])
+    return json_response([application_out(a, steps[a.application_no], deferred[a.application_no]) for a in found])
 
 
 @api
@@ -114,8 +114,8 @@ async def get_application(
         if not holder:
             await applications.note_password_read(db, application, person, "小程序", app[keys.CLOCK].now())
         number = application.application_no
-        out = _out(application, await applications.timeline(db, number), await applications.deferred_of(db, number),
-                   holder=holder)
+        out = application_out(application, await applications.timeline(db, number),
+                              await applications.deferred_of(db, number), holder=holder)
     return json_response(out)
 
 

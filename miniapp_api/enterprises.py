@@ -106,7 +106,7 @@ def _reader(record) -> str:
     return f"{record.reader_name}（{mask_id_number(record.reader_id)}）" if named else record.reader_name
 
 
-def _access_out(records) -> list[dict]:
+def access_out(records) -> list[dict]:
     return [{"at": r.at.isoformat(), "reader_type": r.reader_type, "resource": r.resource, "reader": _reader(r)}
             for r in records]
 
@@ -119,7 +119,7 @@ async def my_access_log(request: web.Request) -> r200[list[AccessOut]] | r401[Er
     async with transaction(app) as db:
         person = await people.require_person(db, session.openid)
         records = await access_log.reads_of(db, "person", person.id_number)
-    return json_response(_access_out(records))
+    return json_response(access_out(records))
 
 
 @api
@@ -133,7 +133,7 @@ async def enterprise_access_log(request: web.Request, uscc: str, /
         await people.require_membership(db, uscc.upper(), person.id_number, app[keys.CLOCK].today(),
                                         role=people.LEGAL_REPRESENTATIVE)
         records = await access_log.reads_of(db, "enterprise", uscc.upper())
-    return json_response(_access_out(records))
+    return json_response(access_out(records))
 
 
 def setup(app: web.Application) -> None:

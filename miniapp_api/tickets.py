@@ -41,10 +41,10 @@ async def _citizen(request: web.Request, db) -> Actor:
 
 
 async def _out(db, ticket: Ticket, actor: Actor, app: web.Application) -> dict:
-    return (await _outs(db, [ticket], actor, app))[0]
+    return (await citizen_views(db, [ticket], actor, app))[0]
 
 
-async def _outs(db, found: list[Ticket], actor: Actor, app: web.Application) -> list[dict]:
+async def citizen_views(db, found: list[Ticket], actor: Actor, app: web.Application) -> list[dict]:
     """The citizen's view of each ticket: their timelines and ratings read in two queries."""
     ctx = context(app)
     events = await tickets.timelines(db, [t.number for t in found], public_only=True)
@@ -74,7 +74,7 @@ async def my_tickets(request: web.Request) -> r200[list[views.CitizenTicket]] | 
     app = request.app
     async with transaction(app) as db:
         actor = await _citizen(request, db)
-        return json_response(await _outs(db, await tickets.citizen_tickets(db, actor.id), actor, app))
+        return json_response(await citizen_views(db, await tickets.citizen_tickets(db, actor.id), actor, app))
 
 
 @api

@@ -90,6 +90,23 @@ async def bind(session: AsyncSession, openid: str, unionid: str | None, id_numbe
     return account
 
 
+async def unbind(session: AsyncSession, openid: str) -> Person:
+    """解除实名绑定: the WeChat account stops standing for the person it was bound to (NotBound
+    when it is not bound); that person's records stay, and a new binding brings them back."""
+    account = await session.get(WeChatAccount, openid, with_for_update=True)
+    if account is None or account.id_number is None:
+        raise NotBound()
+    person = await session.get(Person, account.id_number)
+    account.id_number, account.bound_at = None, None
+    return person
+
+
+async def accounts_of(session: AsyncSession, id_number: str) -> list[WeChatAccount]:
+    """The WeChat accounts bound to this person, first bound first."""
+    return list(await session.scalars(select(WeChatAccount).where(WeChatAccount.id_number == id_number)
+                                      .order_by(WeChatAccount.bound_at, WeChatAccount.openid)))
+
+
 async def bound_person(session: AsyncSession, openid: str) -> Person | None:
     """The person this WeChat account is bound to, or None (unknown or not yet bound), in one
     query: every chat turn and mini-program request of a bound user asks."""

@@ -46,6 +46,10 @@ def public(status: int = 200) -> Rule:
 CITIZEN = Rule("citizen: the caller's own data", 401, "unauthenticated")
 MEMBER = Rule("enterprise: legal representative, or an agent with a live grant", 401, "unauthenticated")
 LEGAL_REP = Rule("enterprise: legal representative only", 401, "unauthenticated")
+# Routes that end something of the caller's own (the session, the binding): refused without a
+# session like the others, but not walked by Alice below (tests/test_privacy_rights.py has them).
+OWN_SESSION = Rule("any session: ends the caller's own", 401, "unauthenticated")
+OWN_BINDING = Rule("citizen: undoes the caller's own binding", 401, "unauthenticated")
 OWNER_OR_PASSWORD = Rule("the owner, or anyone with the query password", 404, "application_not_found")
 STAFF_ANY = Rule("console: any staff role", 401, "unauthenticated")
 STAFF_ROLES = Rule("console: the roles in CONSOLE", 401, "unauthenticated")
@@ -67,6 +71,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/nlu/parse"): public(),
     ("POST", "/api/v1/auth/login"): public(400),  # a wx.login code WeChat does not know
     ("POST", "/api/v1/auth/demo-login"): public(404),  # only with DEMO_LOGIN
+    ("POST", "/api/v1/auth/logout"): OWN_SESSION,
+    ("DELETE", "/api/v1/me/binding"): OWN_BINDING,
     ("GET", "/api/v1/verify/{code}"): public(),  # the 亮证 code is the credential; the holder is masked
     # the citizen's own; in this order, so that each step finds its resource in the state it needs
     ("GET", "/api/v1/me"): CITIZEN,
@@ -75,6 +81,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/me/documents/{document_id}/show-code"): CITIZEN,
     ("GET", "/api/v1/me/reminders"): CITIZEN,
     ("GET", "/api/v1/me/access-log"): CITIZEN,
+    ("GET", "/api/v1/me/export"): CITIZEN,
     ("GET", "/api/v1/me/applications"): CITIZEN,
     ("GET", "/api/v1/applications/{application_no}"): OWNER_OR_PASSWORD,
     ("POST", "/api/v1/applications/{application_no}/rating"): CITIZEN,

@@ -99,6 +99,10 @@ class RunningService:
         if self._fake is not None:
             await self._fake.close()
 
+    @property
+    def fake(self):
+        return self._fake
+
     def start(self) -> None:
         self._thread.start()
         self._run(self._start())
@@ -139,10 +143,14 @@ class Caller:
         self.http.auth = SignedIntegrationCalls(clock)
         token = self.http.post(f"{self.base_url}/api/v1/auth/demo-login").json()["token"]
         self.http.headers.update({"Authorization": f"Bearer {token}", "Cookie": self.console_cookie()})
-        # Logging out ends the session it names, so the generated logouts name one of their own
-        # (logged in now: the generated logins with wrong passwords soon use up the address's
-        # login budget).
-        self.logout_cookie = self.console_cookie()
+        # Logging out ends the session it names and unbinding the binding of its caller, so the
+        # generated ones name sessions of their own (logged in now: the generated logins with wrong
+        # passwords soon use up the address's login budget).
+        self.own_headers = {
+            "POST /console/api/logout": {"Cookie": self.console_cookie()},
+            "POST /api/v1/auth/logout": {"Authorization": f"Bearer {self.citizen_token(service, 'fuzz-logout')}"},
+            "DELETE /api/v1/me/binding": {"Authorization": f"Bearer {self.citizen_token(service, 'fuzz-unbind')}"},
+        }
         self.statuses: dict[str, set[int]] = {}  # per operation, every status it answered
         self.stranger = requests.Session()
         self.stranger.headers.update({"Authorization": "Bearer ended-long-ago", "Cookie": f"{COOKIE}=ended-long-ago"})
@@ -152,6 +160,14 @@ class Caller:
                                  json={"username": "agent01", "password": DEMO_PASSWORD})
         assert response.status_code == 200, response.text
         return f"{COOKIE}={response.cookies[COOKIE]}"
+
+    def citizen_token(self, service: RunningService, openid: str) -> str:
+        """The token of a new citizen logged in through the fake WeChat as `openid` and bound."""
+        service.fake.add_code(f"code-{openid}", openid)
+        token = self.ok("POST", "/api/v1/auth/login", json={"code": f"code-{openid}"})["token"]
+        binding = {"event_id": f"idp-{openid}", "openid": openid, "id_number": "420704199001011231", "name": "李四"}
+        assert self.ok("POST", "/integration/v1/identity-bindings", json=binding)["result"] == "applied"
+        return token
 
     def ok(self, method: str, path: str, **kwargs) -> dict | list:
         response = self.http.request(method, f"{self.base_url}{path}", **kwargs)
@@ -169,7 +185,7 @@ class Caller:
         if stranger:
             case.call_and_validate(session=self.stranger, checks=CHECKS)
             return
-        headers = {"Cookie": self.logout_cookie} if case.operation.label == "POST /console/api/logout" else None
+        headers = self.own_headers.get(case.operation.label)
         response = case.call_and_validate(session=self.http, headers=headers, checks=CHECKS)
         self.statuses.setdefault(case.operation.label, set()).add(response.status_code)
 

@@ -11,7 +11,7 @@ Every expected date below is counted by hand in the comment beside it.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from core.calendar import WorkingCalendar
 from core.calendar_service import refresh_calendar

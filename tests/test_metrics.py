@@ -6,7 +6,7 @@ Every scrape is parsed with prometheus-client's own parser."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
