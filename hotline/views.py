@@ -152,7 +152,8 @@ def summary(ticket: Ticket, viewer: Actor, calendar: WorkingCalendar, today: dat
                 state_label=rules.STATES[ticket.state], difficulty=ticket.difficulty,
                 lead_department=ticket.lead_department, lead_department_name=_department_name(ticket.lead_department),
                 card=ticket.card if ticket.pending else "none", deadline=deadline(ticket, calendar, today).model_dump(mode="json"),
-                contact_name=name, preview=_text(ticket, viewer, ticket.content)[:60], created_at=ticket.created_at)
+                contact_name=name, preview=_text(ticket, viewer, ticket.content)[:60],
+                created_at=ticket.created_at)
 
 
 def _by(event: TicketEvent, for_citizen: bool) -> str:
@@ -181,14 +182,15 @@ def detail(ticket: Ticket, viewer: Actor, calendar: WorkingCalendar, today: date
            ratings: list[TicketRating], actions: list[str], suggestions: list) -> dict:
     name, phone = _contact(ticket, viewer)
     return TicketDetail(
-        **summary(ticket, viewer, calendar, today), content=_text(ticket, viewer, ticket.content), location=ticket.location,
-        latitude=ticket.latitude, longitude=ticket.longitude, channel=ticket.channel, contact_phone=phone,
-        anonymous=ticket.anonymous, subcategory=ticket.subcategory, assist_departments=ticket.assist_departments,
-        extension_state=ticket.extension_state, extension_requested_days=ticket.extension_requested_days,
-        dispatched_at=ticket.dispatched_at, sign_due_date=ticket.sign_due_date,
-        return_due_date=ticket.return_due_date, signed_at=ticket.signed_at, reply=ticket.reply,
-        replied_at=ticket.replied_at, closed_at=ticket.closed_at, reopen_count=ticket.reopen_count,
-        application_no=ticket.application_no, timeline=[step(e, for_citizen=False, note=_text(ticket, viewer, e.note)) for e in events],
+        **summary(ticket, viewer, calendar, today), content=_text(ticket, viewer, ticket.content),
+        location=ticket.location, latitude=ticket.latitude, longitude=ticket.longitude, channel=ticket.channel,
+        contact_phone=phone, anonymous=ticket.anonymous, subcategory=ticket.subcategory,
+        assist_departments=ticket.assist_departments, extension_state=ticket.extension_state,
+        extension_requested_days=ticket.extension_requested_days, dispatched_at=ticket.dispatched_at,
+        sign_due_date=ticket.sign_due_date, return_due_date=ticket.return_due_date, signed_at=ticket.signed_at,
+        reply=ticket.reply, replied_at=ticket.replied_at, closed_at=ticket.closed_at, reopen_count=ticket.reopen_count,
+        application_no=ticket.application_no,
+        timeline=[step(e, for_citizen=False, note=_text(ticket, viewer, e.note)) for e in events],
         ratings=[rating_out(r) for r in ratings],
         actions=[ActionOut(name=a, label=rules.ACTIONS[a].label) for a in actions],
         suggestions=[SuggestionOut(category=s.category, department=s.department, department_name=s.department_name,

@@ -131,7 +131,8 @@ async def export(request: web.Request) -> r200[ExportOut] | r401[ErrorBody] | r4
                              sent_at=m.sent_at) for m in messages],
         access_log=access_out(reads))
     return json_response(body.model_dump(mode="json"), headers={
-        "Content-Disposition": f'attachment; filename="personal-data-{today:%Y%m%d}.json"', "Cache-Control": "no-store"})
+        "Content-Disposition": f'attachment; filename="personal-data-{today:%Y%m%d}.json"',
+        "Cache-Control": "no-store"})
 
 
 def setup(app: web.Application) -> None:

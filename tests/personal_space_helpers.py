@@ -68,6 +68,17 @@ async def app_client(aiohttp_client, make_settings, clock, fake_wechat):
     return await aiohttp_client(create_app(settings, clock=clock))
 
 
+TEMPLATES = {"licence_expiry": "TPL-EXPIRY", "application_state": "TPL-APP", "deferred_material": "TPL-DEFER"}
+
+
+@pytest.fixture
+async def subscribe_client(aiohttp_client, make_settings, clock, fake_wechat):
+    """The whole service sending its notices by WeChat subscribe message (so they name an openid)."""
+    settings = make_settings(integration_clients=SECRETS, notify_channel="wechat_subscribe",
+                             wechat_templates=TEMPLATES, **fake_wechat.settings())
+    return await aiohttp_client(create_app(settings, clock=clock))
+
+
 async def login(client, fake, openid: str) -> dict:
     """wx.login through the fake WeChat as `openid`: the bearer header and whether it is bound."""
     code = f"code-{openid}-{fake.requests.count('/sns/jscode2session')}"

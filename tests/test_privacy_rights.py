@@ -9,19 +9,16 @@ from sqlalchemy import select
 from core.db import transaction
 from core.outbox import PERMANENT, OutboxMessage
 from miniapp_api.privacy import UNBOUND_REASON
-from server import create_app
-from tests.personal_space_helpers import ALICE, BOB, SECRETS, bind, event_id, licence, login, signer
+from tests.personal_space_helpers import (  # noqa: F401 - subscribe_client is a fixture
+    ALICE, BOB, bind, event_id, licence, login, signer, subscribe_client,
+)
 
-TEMPLATES = {"licence_expiry": "TPL-EXPIRY", "application_state": "TPL-APP", "deferred_material": "TPL-DEFER"}
 NUMBER = "SX20261105000123"
 
 
 @pytest.fixture
-async def client(aiohttp_client, make_settings, clock, fake_wechat):
-    """The service sending its notices by WeChat subscribe message, so they name an openid."""
-    settings = make_settings(integration_clients=SECRETS, notify_channel="wechat_subscribe",
-                             wechat_templates=TEMPLATES, **fake_wechat.settings())
-    return await aiohttp_client(create_app(settings, clock=clock))
+def client(subscribe_client):
+    return subscribe_client
 
 
 @pytest.fixture

@@ -16,17 +16,14 @@ from core.clock import SHANGHAI
 from core.db import transaction
 from core.outbox import Draft, OutboxMessage
 from personal_space.reminders import plan_due_reminders
-from server import create_app
-from tests.personal_space_helpers import ALICE, BOB, COMPANY, SECRETS, bind, licence, login, signed
-
-TEMPLATES = {"licence_expiry": "TPL-EXPIRY", "application_state": "TPL-APP", "deferred_material": "TPL-DEFER"}
+from tests.personal_space_helpers import (  # noqa: F401 - subscribe_client is a fixture
+    ALICE, BOB, COMPANY, TEMPLATES, bind, licence, login, signed, subscribe_client,
+)
 
 
 @pytest.fixture
-async def app_client(aiohttp_client, make_settings, clock, fake_wechat):
-    settings = make_settings(integration_clients=SECRETS, notify_channel="wechat_subscribe",
-                             wechat_templates=TEMPLATES, **fake_wechat.settings())
-    return await aiohttp_client(create_app(settings, clock=clock))
+def app_client(subscribe_client):
+    return subscribe_client
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.flows import answer_with_secret
 from bot.turn import Turn
-from core import keys
 from core.db import transaction
 from personal_space import applications, people
 from personal_space.models import Application
@@ -46,8 +45,7 @@ async def password_given(turn: Turn) -> str:
             application = await applications.application_for(session, number, [], password)
         except applications.ApplicationNotFound:
             return None
-        await applications.note_password_read(session, application, await turn.person(session), "微信公众号",
-                                              turn.app[keys.CLOCK].now())
+        await applications.note_password_read(session, application, await turn.person(session), "微信公众号", turn.now)
         return await _progress_text(session, application)
 
     return await answer_with_secret(turn, applications.LOOKUPS, turn.text.strip()[:32], answer,
