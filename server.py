@@ -162,10 +162,7 @@ def _work(settings: Settings, port: int | None) -> int:
     """The background work alone (`create_worker_app`): web processes run with RUN_WORKERS off,
     workers with this. With `port`, /healthz, /readyz and /metrics (the database gauges, its
     WeChat errors, its process) answer there."""
-    try:
-        return asyncio.run(_run_workers(long_lived(create_worker_app(settings)), port))
-    except OSError as exc:  # the probe port: the only network step the worker takes itself
-        return _port_taken(port, exc, "--port")
+    return asyncio.run(_run_workers(long_lived(create_worker_app(settings)), port))
 
 
 async def _run_workers(app: web.Application, port: int | None) -> int:
@@ -179,7 +176,10 @@ async def _run_workers(app: web.Application, port: int | None) -> int:
     try:
         await runner.setup()  # every cleanup context and startup hook, the workers among them
         if port is not None:
-            await web.TCPSite(runner, app[keys.SETTINGS].host, port).start()
+            try:
+                await web.TCPSite(runner, app[keys.SETTINGS].host, port).start()
+            except OSError as exc:
+                return _port_taken(port, exc, "--port")
         log.info("worker started", extra={"probe_port": port})
         await stop.wait()
         for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal ends the process at once

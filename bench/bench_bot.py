@@ -39,11 +39,11 @@ from bot.signing import Credentials, event_message, message_xml, text_message
 from core.db import create_engine
 from core.migrate import migrate
 from core.settings import load_settings
+from tests.bot_helpers import AES_KEY
 from tests.processes import free_port
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 TOKEN = "bench-token"
-AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 APP_ID = "wx-bench"
 TARGET_RATIO, TARGET_P99_MS = 0.5, 50.0
 # (text, weight): what citizens write to a government account, first contact.

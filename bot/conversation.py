@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from aiohttp import web
 
 from core import keys
+from core.identity import mask_personal_data
 
 KEY = "bot:conversation:{openid}"
 TTL = 30 * 60  # a flow left alone for half an hour is forgotten
@@ -31,8 +32,11 @@ class Conversation:
         self.flow, self.step, self.data = None, None, {}
 
     def said(self, who: str, text: str, at: str) -> None:
+        """Keep a line, its ID and phone numbers masked (the bot's lines too: a confirmation
+        repeats what the user typed)."""
         if text:
-            self.transcript = (self.transcript + [{"at": at, "from": who, "text": text}])[-TRANSCRIPT_LINES:]
+            line = {"at": at, "from": who, "text": mask_personal_data(text)}
+            self.transcript = (self.transcript + [line])[-TRANSCRIPT_LINES:]
 
 
 FIELDS = frozenset(f.name for f in fields(Conversation))

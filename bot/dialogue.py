@@ -18,7 +18,6 @@ from bot.messages import Incoming, Reply
 from bot.texts import CANCELLED, HELP, NOT_UNDERSTOOD, UNSUPPORTED, WELCOME, choice, numbered
 from bot.turn import Turn
 from core import keys
-from core.identity import mask_personal_data
 from intents.entities import Entities
 from intents.understanding import Reading, Target, understand
 
@@ -54,14 +53,14 @@ async def respond(app: web.Application, incoming: Incoming) -> Reply:
 
 def _as_kept(turn: Turn) -> str:
     """The user's message as the transcript keeps it (the state store now, a handoff's agents
-    later): the answer to a step that asks for a secret is not kept at all (a cancel word is), and
-    ID numbers and phone numbers are masked. Messages relayed to an open handoff are the user's words to people
-    and go there whole (`handoff.relay`)."""
+    later): the answer to a step that asks for a secret is not kept at all (a cancel word is);
+    `Conversation.said` masks ID and phone numbers. Messages relayed to an open handoff are the
+    user's words to people and go there whole (`handoff.relay`)."""
     incoming, conversation = turn.incoming, turn.conversation
     secret = SECRETS.get(conversation.flow or "", {}).get(conversation.step or "")
     if secret is not None and turn.text not in CANCEL_WORDS:
         return f"［{secret}，已隐去］"
-    return mask_personal_data(incoming.content) if incoming.content else f"[{incoming.event or incoming.msg_type}]"
+    return incoming.content or f"[{incoming.event or incoming.msg_type}]"
 
 
 async def _route(turn: Turn) -> str | Reply:

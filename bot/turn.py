@@ -35,9 +35,9 @@ class BoundPerson:
 
 class Bindings:
     """The real-name bindings this process read lately: openid → (when, the person or None),
-    each for PERSON_FRESH_SECONDS. In memory, not in the shared state store, so that ID numbers
-    and phones are never written there; a binding made in the mini-program counts within that
-    time in every process."""
+    each for PERSON_FRESH_SECONDS. In memory, not in the shared state store, so that the binding
+    (ID number, name, phone) is never written there; a binding made or undone in the mini-program
+    counts within that time in every process, and at once in the one that undid it (`forget`)."""
 
     def __init__(self, kept: int = BINDINGS_KEPT):
         self._kept, self._read = kept, OrderedDict[str, tuple[float, BoundPerson | None]]()
@@ -46,6 +46,10 @@ class Bindings:
         """(fresh, person): `fresh` is False when the binding must be read again."""
         read_at, person = self._read.get(openid, (float("-inf"), None))
         return now - read_at < PERSON_FRESH_SECONDS, person
+
+    def forget(self, openid: str) -> None:
+        """Read this user's binding again next time (it was just undone)."""
+        self._read.pop(openid, None)
 
     def put(self, openid: str, now: float, person: BoundPerson | None) -> None:
         self._read[openid] = (now, person)

@@ -259,6 +259,6 @@ async def _batch(app: web.Application, stopping: asyncio.Event) -> bool:
     return await run_once(app, stopping=stopping) == BATCH  # a full batch: there may be more right away
 
 
-# cleanup_ctx: deliver the outbox when RUN_WORKERS is on; a stop finishes the group on the wire.
+# cleanup_ctx of the processes that run the workers (server.py); a stop finishes the group on the wire.
 outbox_worker_context = worker("outbox batch", _batch, lambda app: app[keys.SETTINGS].outbox_poll_seconds, log,
                                grace=STOP_GRACE)

@@ -8,6 +8,7 @@ every request, so a deactivated account or a changed role counts at once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -146,7 +147,8 @@ async def login(request: web.Request, username: str, password: str) -> tuple[Sta
     if outcome.error is not None:
         await ADDRESS_FAILURES.fail(state, address)
         if outcome.no_account:
-            if await NO_ACCOUNT_FAILURES.fail(state, username):
+            # keyed by a hash: what is typed as a username is sometimes a password or a phone
+            if await NO_ACCOUNT_FAILURES.fail(state, hashlib.sha256(username.encode()).hexdigest()):
                 raise AccountLocked()
         raise outcome.error
     token, _ = await SESSIONS.start(app, {"username": outcome.staff.username})

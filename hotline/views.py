@@ -1,7 +1,7 @@
 """How a ticket is shown, per viewer: what the citizen, an agent and a department each see.
 
 A department never sees an anonymous caller's name or phone, nor an ID or phone number typed
-in the ticket's text or the hotline's notes; nobody but the hotline sees the
+in the ticket's text, a rating's comment or the hotline's notes; nobody but the hotline sees the
 phone of a caller it has not been dispatched to; the citizen sees only public steps, with the
 hotline's staff named as "12345热线".
 """
@@ -173,8 +173,10 @@ def step(event: TicketEvent, *, for_citizen: bool, note: str | None = None) -> T
                    note=event.note if note is None else note, data=data)
 
 
-def rating_out(rating: TicketRating) -> TicketRatingOut:
-    return TicketRatingOut(round=rating.round, level=rating.level, comment=rating.comment, rated_at=rating.rated_at,
+def rating_out(rating: TicketRating, comment: str | None = None) -> TicketRatingOut:
+    """One rating; `comment` replaces its own (masked for the viewer)."""
+    return TicketRatingOut(round=rating.round, level=rating.level,
+                           comment=rating.comment if comment is None else comment, rated_at=rating.rated_at,
                      reasonable=rating.reasonable)
 
 
@@ -191,7 +193,7 @@ def detail(ticket: Ticket, viewer: Actor, calendar: WorkingCalendar, today: date
         reply=ticket.reply, replied_at=ticket.replied_at, closed_at=ticket.closed_at, reopen_count=ticket.reopen_count,
         application_no=ticket.application_no,
         timeline=[step(e, for_citizen=False, note=_text(ticket, viewer, e.note)) for e in events],
-        ratings=[rating_out(r) for r in ratings],
+        ratings=[rating_out(r, _text(ticket, viewer, r.comment)) for r in ratings],
         actions=[ActionOut(name=a, label=rules.ACTIONS[a].label) for a in actions],
         suggestions=[SuggestionOut(category=s.category, department=s.department, department_name=s.department_name,
                                    score=round(s.score, 4)) for s in suggestions],

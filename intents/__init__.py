@@ -8,8 +8,9 @@ second with a few milliseconds to spare, while the intents are few and sharply w
   bigrams, trained in about a second from examples in `data/examples.yaml`. It generalises past
   the exact examples far better than rules or nearest-example matching, needs no GPU or model
   download, gives probabilities that can be thresholded, and scores a message in microseconds;
-- rules only where a rule is the truth: an `SX…` number alone is an application, a `GD…`
-  number alone a ticket (entities.py);
+- rules only where a rule is the truth: an `SX…` number is an application, a `GD…` number a
+  ticket (read in entities.py); alone it is a lookup, and with words it settles an unsure reading
+  (understanding.py, step 6);
 - the knowledge base's own search for guide targets, whose score decides how far a guide
   reading can be trusted (understanding.py): a confident wrong guide is worse than asking.
 

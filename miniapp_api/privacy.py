@@ -24,11 +24,11 @@ from core.identity import mask_id_number
 from core.web import json_response
 from hotline import tickets, views
 from hotline.tickets import Actor
-from miniapp_api.applications import ApplicationOut, application_out
+from miniapp_api.applications import ApplicationOut, applications_out
 from miniapp_api.enterprises import AccessOut, access_out
 from miniapp_api.me import DocumentOut, MembershipOut, document_out
 from miniapp_api.tickets import citizen_views
-from personal_space import access_log, applications, documents, people
+from personal_space import access_log, documents, people
 
 log = logging.getLogger("miniapp.privacy")
 
@@ -55,13 +55,16 @@ class Unbound(BaseModel):
 async def unbind(request: web.Request) -> r200[Unbound] | r401[ErrorBody] | r404[ErrorBody]:
     """解除实名绑定: this WeChat account no longer sees the person's documents, applications,
     tickets or enterprises, and reminders about them no longer come to it. The records stay; a
-    new real-name verification binds them again. The chat bot may take up to a minute to notice."""
+    new real-name verification binds them again. The chat bot served by another process may take
+    up to a minute to notice."""
     app = request.app
     session = await current_session(request)
     async with transaction(app) as db:
-        person = await people.unbind(db, session.openid)
-        withheld = await outbox.withhold(db, person.id_number, session.openid, UNBOUND_REASON)
-    log.info("binding removed", extra={"id_number": mask_id_number(person.id_number), "withheld": withheld})
+        id_number = await people.unbind(db, session.openid)
+        withheld = await outbox.withhold(db, id_number, session.openid, UNBOUND_REASON)
+    if (bot_bindings := app.get(keys.BOT_BINDINGS)) is not None:  # this process's bot sees it at once
+        bot_bindings.forget(session.openid)
+    log.info("binding removed", extra={"id_number": mask_id_number(id_number), "withheld": withheld})
     return json_response({"bound": False, "withheld_messages": withheld})
 
 
@@ -111,9 +114,7 @@ async def export(request: web.Request) -> r200[ExportOut] | r401[ErrorBody] | r4
         accounts = await people.accounts_of(db, person.id_number)
         memberships = await people.memberships(db, person.id_number, today)
         held = await documents.documents_of(db, "person", person.id_number)
-        mine = await applications.applications_of(db, [("person", person.id_number)])
-        numbers = [a.application_no for a in mine]
-        steps, deferred = await applications.timelines(db, numbers), await applications.deferred_of_each(db, numbers)
+        mine = await applications_out(db, [("person", person.id_number)])
         actor = Actor("citizen", person.id_number, person.name)
         filed = await citizen_views(db, await tickets.citizen_tickets(db, person.id_number), actor, app)
         messages = await outbox.messages_for(db, person.id_number)
@@ -125,7 +126,7 @@ async def export(request: web.Request) -> r200[ExportOut] | r401[ErrorBody] | r4
                          for a in accounts],
         enterprises=[MembershipOut(**m.__dict__) for m in memberships],
         documents=[document_out(d, today) for d in held],
-        applications=[application_out(a, steps[a.application_no], deferred[a.application_no]) for a in mine],
+        applications=mine,
         tickets=filed,
         messages=[MessageOut(kind=m.kind, channel=m.channel, state=m.state, data=m.data, created_at=m.created_at,
                              sent_at=m.sent_at) for m in messages],

@@ -191,13 +191,18 @@ def normalise_number(number: str) -> str:
     return number.strip().upper()
 
 
+def held(application: Application, holders: list[tuple[str, str]]) -> bool:
+    """Whether one of `holders` (a person, their enterprises) is the applicant."""
+    return (application.applicant_type, application.applicant_id) in holders
+
+
 async def application_for(session: AsyncSession, number: str, holders: list[tuple[str, str]],
                           password: str | None) -> Application:
     """The application if the caller holds it or gives its query password; ApplicationNotFound
     otherwise, the same whether the number exists or not (the hash is computed either way)."""
     number = normalise_number(number)
     application = await session.get(Application, number)
-    if application is not None and (application.applicant_type, application.applicant_id) in holders:
+    if application is not None and held(application, holders):
         return application
     if password is not None:
         given = password_hash(number, password)

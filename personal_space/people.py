@@ -90,15 +90,15 @@ async def bind(session: AsyncSession, openid: str, unionid: str | None, id_numbe
     return account
 
 
-async def unbind(session: AsyncSession, openid: str) -> Person:
+async def unbind(session: AsyncSession, openid: str) -> str:
     """解除实名绑定: the WeChat account stops standing for the person it was bound to (NotBound
-    when it is not bound); that person's records stay, and a new binding brings them back."""
+    when it is not bound); that person's records stay, and a new binding brings them back. The
+    person's ID number."""
     account = await session.get(WeChatAccount, openid, with_for_update=True)
     if account is None or account.id_number is None:
         raise NotBound()
-    person = await session.get(Person, account.id_number)
-    account.id_number, account.bound_at = None, None
-    return person
+    id_number, account.id_number, account.bound_at = account.id_number, None, None
+    return id_number
 
 
 async def accounts_of(session: AsyncSession, id_number: str) -> list[WeChatAccount]:

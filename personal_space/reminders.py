@@ -188,7 +188,7 @@ async def _plan(app: web.Application, _stopping) -> bool:
     return False  # each round plans only the days since the last
 
 
-reminder_planner_context = worker("reminder planning", _plan, PLAN_INTERVAL, log)  # cleanup_ctx, with RUN_WORKERS
+reminder_planner_context = worker("reminder planning", _plan, PLAN_INTERVAL, log)  # cleanup_ctx of the worker processes
 
 
 async def upcoming(session: AsyncSession, holders: list[tuple[str, str]], today: date) -> list[dict]:

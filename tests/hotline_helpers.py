@@ -16,7 +16,7 @@ from core.outbox import OutboxMessage
 from hotline.models import Staff, Supervision, Ticket
 from hotline.staff import hash_password
 from server import create_app
-from tests.personal_space_helpers import ALICE, BOB, SECRETS, citizen, signed
+from tests.personal_space_helpers import ALICE, BOB, SECRETS, citizen, signer
 
 PASSWORD = "correct-horse-battery"
 STAFF = {  # username: (role, department)
@@ -101,11 +101,8 @@ async def desk(hotline_client) -> Desk:
 
 @pytest.fixture
 def as_citizen(hotline_client, fake_wechat, clock):
-    async def post(path, body, **kwargs):
-        return await signed(hotline_client, path, body, now=clock.now().timestamp(), **kwargs)
-
     async def make(openid: str, who: dict) -> dict:
-        return await citizen(hotline_client, fake_wechat, post, openid, who)
+        return await citizen(hotline_client, fake_wechat, signer(hotline_client, clock), openid, who)
     return make
 
 

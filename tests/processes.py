@@ -92,7 +92,7 @@ class ServiceProcess:
                     async with http.get(f"{self.url}/readyz") as response:
                         if response.status == 200:
                             return
-                except aiohttp.ClientError:
+                except (aiohttp.ClientError, TimeoutError):
                     pass  # not listening yet
             await asyncio.sleep(0.2)
         raise RuntimeError(f"{self.name} was not ready within {timeout:.0f} s:\n{self.tail()}")

@@ -463,7 +463,7 @@ async def test_citizen_routes_refuse_staff_cookies_and_console_routes_refuse_cit
     wrong = []
     cookie = world.desk._headers("agent01")
     for (method, template), rule in RULES.items():
-        if rule in (CITIZEN, MEMBER, LEGAL_REP):
+        if rule in (CITIZEN, MEMBER, LEGAL_REP, OWN_SESSION, OWN_BINDING):
             presented = cookie
         elif rule in (STAFF_ANY, STAFF_ROLES, INTEGRATION, METRICS):
             presented = world.people["alice"]

@@ -15,7 +15,7 @@ from core.db import transaction
 from hotline.models import Handoff, Ticket, TicketRating
 from personal_space.models import AccessRecord
 from tests.bot_helpers import User, bot  # noqa: F401 - bot is a fixture (plain and safe mode)
-from tests.personal_space_helpers import ALICE, BOB, bind, event_id, licence, signed, signer
+from tests.personal_space_helpers import ALICE, BOB, bind, event_id, licence, login, signed, signer
 from tests.row_counts import count_rows, statements
 
 
@@ -136,6 +136,13 @@ async def test_secrets_and_personal_numbers_never_reach_the_transcript(user, bot
         assert secret not in kept and secret not in str(said)
 
 
+def test_the_transcript_masks_the_bots_lines_too():
+    """A confirmation repeats what the user typed; the bot's line must not keep it whole."""
+    kept = conversation.Conversation()
+    kept.said("bot", "请确认：内容：占道经营，回电13912345678，身份证420106198001010016", "2026-11-23T10:00:00+08:00")
+    assert kept.transcript[0]["text"] == "请确认：内容：占道经营，回电139****5678，身份证420106********0016"
+
+
 async def test_unknown_message_types_get_a_helpful_answer(user):
     assert "文字" in await user.say("", msg_type="image")
 
@@ -186,6 +193,18 @@ async def test_rating_an_answer_with_a_reason_for_a_bad_level(alice, bot):
         rating = await session.scalar(select(TicketRating).where(TicketRating.ticket_no == number))
     assert rating.level == "不满意" and rating.needs_judgement and rating.comment == "路灯到现在还是不亮"
     assert "没有可评价" in await alice.say("评价")  # rated once
+
+
+async def test_unbinding_in_the_mini_program_mid_rating_is_seen_at_once_and_ends_the_flow(alice, bot, fake_wechat):
+    await _answered_ticket(bot, alice)
+    assert await alice.say("我的证照") != NEED_BINDING  # the binding is read, and kept for a minute
+    assert "打分" in await alice.say("评价")
+    headers = await login(bot, fake_wechat, "openid-alice")
+    unbound = await bot.delete("/api/v1/me/binding", headers={"Authorization": headers["Authorization"]})
+    assert unbound.status == 200
+    assert await alice.say("1") == NEED_BINDING  # the same process: not a minute later
+    assert await count_rows(bot.server.app, TicketRating) == 0
+    assert await alice.say("我的证照") == NEED_BINDING
 
 
 @pytest.mark.parametrize("opening", ["我要开饭店", "查询办件进度", "我要投诉", "查询工单进度"])

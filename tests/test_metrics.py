@@ -21,6 +21,7 @@ from hotline.escalation import run_scan
 from server import create_app, create_worker_app
 from tests.hotline_helpers import at, desk, hotline_client  # noqa: F401 - fixtures
 from tests.processes import free_port
+from tests.row_counts import statements
 
 TOKEN = "metrics-token-0123456789"
 CHANNELS = ("console", "wechat_subscribe", "wechat_custom")
@@ -128,7 +129,9 @@ async def test_requests_are_counted_by_method_route_template_and_status(client):
 async def test_a_web_process_without_the_workers_exports_no_database_gauges(client):
     """RUN_WORKERS off: its requests, WeChat errors and process only, and no query at any scrape."""
     await scrape(client)
-    text = await page(client)
+    with statements(client.server.app) as run:
+        text = await page(client)
+    assert run == []
     assert our_families(text) == REQUEST_FAMILIES
     assert sum(series(samples_of(text), "zsb_http_requests_total").values()) == 1  # the first scrape
 

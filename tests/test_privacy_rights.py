@@ -10,7 +10,7 @@ from core.db import transaction
 from core.outbox import PERMANENT, OutboxMessage
 from miniapp_api.privacy import UNBOUND_REASON
 from tests.personal_space_helpers import (  # noqa: F401 - subscribe_client is a fixture
-    ALICE, BOB, bind, event_id, licence, login, signer, subscribe_client,
+    ALICE, BOB, bind, citizen, event_id, licence, login, signer, subscribe_client,
 )
 
 NUMBER = "SX20261105000123"
@@ -26,20 +26,14 @@ def post(client, clock):
     return signer(client, clock)
 
 
-async def _citizen(client, fake_wechat, post, openid: str, who: dict) -> dict:
-    headers = await login(client, fake_wechat, openid)
-    await bind(post, openid, who)
-    return {"Authorization": headers["Authorization"]}
-
-
 @pytest.fixture
 async def alice(client, fake_wechat, post) -> dict:
-    return await _citizen(client, fake_wechat, post, "openid-alice", ALICE)
+    return await citizen(client, fake_wechat, post, "openid-alice", ALICE)
 
 
 @pytest.fixture
 async def bob(client, fake_wechat, post) -> dict:
-    return await _citizen(client, fake_wechat, post, "openid-bob", BOB)
+    return await citizen(client, fake_wechat, post, "openid-bob", BOB)
 
 
 async def _application(post, who: dict, number: str = NUMBER, state: str = "accepted") -> None:

@@ -40,7 +40,9 @@ async def answer_with_secret(turn: Turn, budget: FailureBudget, secret: str | No
     if found is not None:
         turn.conversation.leave()
         return found
-    await budget.fail(state, *counters)
+    if await budget.fail(state, *counters):  # this failure spent the budget shared across conversations
+        turn.conversation.leave()
+        return TOO_MANY_FAILURES
     data["tries"] += 1
     left = TRIES - data["tries"]
     if left <= 0:

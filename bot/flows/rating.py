@@ -49,10 +49,13 @@ async def reason_given(turn: Turn) -> str:
 
 
 async def _rate(turn: Turn, reason: str | None) -> str:
-    person = await turn.person()
-    actor = tickets.Actor("citizen", person.id_number, person.name)
     data = turn.conversation.data
     async with transaction(turn.app) as session:
+        person = await turn.person(session)
+        if person is None:  # unbound in the mini-program since the rating began
+            turn.conversation.leave()
+            return NEED_BINDING
+        actor = tickets.Actor("citizen", person.id_number, person.name)
         ticket = await tickets.get_ticket(session, data["number"], actor, for_update=True)
         await tickets.perform(session, ticket, actor, "rate", {"level": data["level"], "note": reason}, context(turn.app))
     turn.conversation.leave()

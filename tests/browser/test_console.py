@@ -22,11 +22,12 @@ from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 from core.db import transaction
 from core.settings import REPO_ROOT
 from hotline import handoffs
+from hotline.demo import DEMO_PASSWORD
 from server import create_app
 
 CHROMIUM = environ.get("CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
 OUTPUT = REPO_ROOT / "test-output" / "console"  # screenshots kept for people to look at (git-ignored)
-PASSWORD = "demo-12345-console"  # hotline.demo.DEMO_PASSWORD
+PASSWORD = DEMO_PASSWORD
 XSS = "<script>alert(1)</script>"
 
 expect.set_options(timeout=10_000)
