@@ -8,6 +8,7 @@ Values are strings (callers store JSON); TTLs are seconds.
 from __future__ import annotations
 
 import heapq
+import secrets
 import time
 from abc import ABC, abstractmethod
 
@@ -25,7 +26,7 @@ class StateStoreUnavailable(ServiceUnavailable):
 
 
 class StateStore(ABC):
-    """get/set with TTL, set-if-absent with TTL, increment with TTL, delete."""
+    """get/set with TTL, set-if-absent with TTL, a rolling window of events, delete."""
 
     @abstractmethod
     async def get(self, key: str) -> str | None:
@@ -40,8 +41,14 @@ class StateStore(ABC):
         """Store only when the key is absent; True when this call stored it (a lock, a dedupe mark)."""
 
     @abstractmethod
-    async def increment(self, key: str, ttl: float | None = None) -> int:
-        """Add one and return the new count; the TTL starts when the key is created (a fixed window)."""
+    async def add_event(self, key: str, at: float, window: float, keep: int) -> int:
+        """Note an event at `at` (seconds on the service clock, which tests move) and return how
+        many of the key's events lie in (at - window, at], counting at most the newest `keep`
+        (older ones are dropped). The key expires `window` seconds of real time after this call."""
+
+    @abstractmethod
+    async def count_events(self, key: str, at: float, window: float) -> int:
+        """How many of the key's events lie in (at - window, at]."""
 
     @abstractmethod
     async def delete(self, key: str) -> bool:
@@ -77,15 +84,20 @@ def _ms(ttl: float | None) -> int | None:
 class RedisStateStore(StateStore):
     """Redis-backed store; an unreachable Redis surfaces as StateStoreUnavailable."""
 
-    # Increment and start the window atomically, so a crash between the two cannot leave a
-    # counter that never expires.
-    _INCR = "local n = redis.call('INCR', KEYS[1]) if n == 1 and ARGV[1] ~= '' then " \
-            "redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n"
+    # A sorted set of events scored by their instant; trimmed, added to, bounded and given its
+    # expiry in one step, so concurrent callers count every event and none outlives its window.
+    # ARGV: the instant, the window's exclusive lower bound, a unique member, keep, TTL in ms.
+    _ADD_EVENT = """
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+        redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+        redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[4]) + 1))
+        redis.call('PEXPIRE', KEYS[1], ARGV[5])
+        return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], ARGV[1])"""
 
     def __init__(self, url: str, *, timeout: float = 2.0):
         self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                               decode_responses=True, health_check_interval=15)
-        self._incr = self._redis.register_script(self._INCR)
+        self._add_event = self._redis.register_script(self._ADD_EVENT)
 
     async def _call(self, coro):
         try:
@@ -102,9 +114,13 @@ class RedisStateStore(StateStore):
     async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
         return bool(await self._call(self._redis.set(key, value, px=_ms(ttl), nx=True)))
 
-    async def increment(self, key: str, ttl: float | None = None) -> int:
-        ms = _ms(ttl)
-        return int(await self._call(self._incr(keys=[key], args=["" if ms is None else ms])))
+    async def add_event(self, key: str, at: float, window: float, keep: int) -> int:
+        member = f"{at!r}:{secrets.token_hex(6)}"
+        args = [repr(at), repr(at - window), member, keep, _ms(window)]
+        return int(await self._call(self._add_event(keys=[key], args=args)))
+
+    async def count_events(self, key: str, at: float, window: float) -> int:
+        return int(await self._call(self._redis.zcount(key, f"({at - window!r}", repr(at))))
 
     async def delete(self, key: str) -> bool:
         return bool(await self._call(self._redis.delete(key)))
@@ -164,17 +180,18 @@ class MemoryStateStore(StateStore):
         self._put(key, value, ttl)
         return True
 
-    async def increment(self, key: str, ttl: float | None = None) -> int:
+    def _events(self, key: str, since: float, at: float) -> list[float]:
+        """The key's event instants in (since, at], oldest first (kept as one value: "t1 t2 …")."""
         entry = self._live(key)
-        if entry is None:
-            self._put(key, "1", ttl)
-            return 1
-        try:
-            count = int(entry[0]) + 1
-        except ValueError:
-            raise ValueError(f"value of {key} is not an integer") from None
-        self._data[key] = (str(count), entry[1])
-        return count
+        return [] if entry is None else [t for t in map(float, entry[0].split()) if since < t <= at]
+
+    async def add_event(self, key: str, at: float, window: float, keep: int) -> int:
+        events = sorted([*self._events(key, at - window, float("inf")), at])[-keep:]
+        self._put(key, " ".join(map(repr, events)), window)
+        return sum(t <= at for t in events)
+
+    async def count_events(self, key: str, at: float, window: float) -> int:
+        return len(self._events(key, at - window, at))
 
     async def delete(self, key: str) -> bool:
         return self._live(key) is not None and self._data.pop(key, None) is not None

@@ -152,8 +152,6 @@ class Staff(Base):
     role: Mapped[str] = mapped_column(String(16))  # agent | supervisor | department
     department: Mapped[str | None] = mapped_column(String(8))
     password_hash: Mapped[str] = mapped_column(String(255))  # argon2
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(AwareDateTime())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(AwareDateTime())
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys
@@ -34,12 +33,20 @@ ROLES = {"agent": "话务员", "supervisor": "督办员", "department": "承办�
 Role = Literal[tuple(ROLES)]
 COOKIE = "console_session"
 SESSIONS = TokenStore("hotline:console", ttl=lambda settings: settings.console_session_ttl_seconds)
-MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
-ADDRESS_FAILURES = FailureBudget("hotline:login", limit=30, window=600)  # per client address, any account
-# Failures for a username that is no (active) account lock it as they would an account, so that
-# 423 account_locked does not tell which usernames exist.
-NO_ACCOUNT_FAILURES = FailureBudget("hotline:login-unknown", limit=MAX_FAILURES, window=int(LOCKOUT.total_seconds()))
+# Failed logins are counted per username, alike whether or not it is an account (so the answers
+# never tell which usernames exist), keyed by its hash (what is typed there is sometimes a
+# password), in windows that roll on the service clock:
+# - from one address, 5 lock the username there: guessing stops, and whoever types them cannot
+#   lock the account's owner out from elsewhere;
+# - from all addresses together, 20 lock it everywhere: guessing from many addresses stops too
+#   (at the price that those many can lock the owner out);
+# - and one address may fail 30 times in 10 minutes, whatever the usernames (a password spray).
+MAX_FAILURES = 5
+USER_ADDRESS_FAILURES = FailureBudget("hotline:login-user-address", limit=MAX_FAILURES,
+                                      window=int(LOCKOUT.total_seconds()))
+USER_FAILURES = FailureBudget("hotline:login-user", limit=20, window=int(LOCKOUT.total_seconds()))
+ADDRESS_FAILURES = FailureBudget("hotline:login", limit=30, window=600)
 
 _hasher = PasswordHasher()
 # argon2 spends ~0.1 s of CPU and 64 MiB on each check, on purpose. Checks run here, one at a time
@@ -84,7 +91,7 @@ async def create_staff(session: AsyncSession, username: str, name: str, role: st
     if len(password) < 10:
         raise InvalidInput("密码至少10位", code="weak_password")
     staff = Staff(username=username, name=name, role=role, department=department,
-                  password_hash=hashed or hash_password(password), failed_logins=0, active=True, created_at=now)
+                  password_hash=hashed or hash_password(password), active=True, created_at=now)
     session.add(staff)
     return staff
 
@@ -96,63 +103,48 @@ def _verify_now(stored: str, password: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class LoginOutcome:
-    staff: Staff | None
-    error: AppError | None
-    no_account: bool = False  # the username is no active account
-
-
-async def password_matches(app: web.Application, username: str, password: str) -> str | None:
-    """The stored hash that `password` matches, or None. An unknown user costs the same time
-    (checked against a dummy hash): no probing for usernames."""
+async def _matching(app: web.Application, username: str, password: str) -> Staff | None:
+    """The active account `password` opens, or None. An unknown user costs the same time
+    (checked against a dummy hash): no probing for usernames. No transaction is held while
+    the hash is checked."""
     async with transaction(app) as session:
-        stored = await session.scalar(select(Staff.password_hash).where(Staff.username == username))
-    matches = await asyncio.get_running_loop().run_in_executor(_HASHING, _verify_now, stored or _DUMMY_HASH,
-                                                                password)
-    return stored if matches else None
+        staff = await session.get(Staff, username)
+    stored = staff.password_hash if staff is not None and staff.active else _DUMMY_HASH
+    matches = await asyncio.get_running_loop().run_in_executor(_HASHING, _verify_now, stored, password)
+    return staff if matches and stored is not _DUMMY_HASH else None
 
 
-async def check_password(session: AsyncSession, username: str, password: str, matched: str | None,
-                         now: datetime) -> LoginOutcome:
-    """Count a login on the locked row, `matched` being password_matches()'s answer. The caller
-    commits before it raises the outcome's error, so that a failure is remembered."""
-    staff = await session.get(Staff, username, with_for_update=True)
-    if staff is None or not staff.active:
-        return LoginOutcome(None, LoginFailed(), no_account=True)
-    if staff.locked_until is not None and staff.locked_until > now:
-        return LoginOutcome(None, AccountLocked())
-    if matched is None or matched != staff.password_hash:  # wrong, or the password changed since the check
-        staff.failed_logins += 1
-        if staff.failed_logins >= MAX_FAILURES:
-            staff.failed_logins, staff.locked_until = 0, now + LOCKOUT
-            return LoginOutcome(None, AccountLocked())
-        return LoginOutcome(None, LoginFailed())
-    staff.failed_logins, staff.locked_until = 0, None
-    if _hasher.check_needs_rehash(staff.password_hash):
-        staff.password_hash = await asyncio.get_running_loop().run_in_executor(_HASHING, hash_password, password)
-    return LoginOutcome(staff, None)
+async def _rehash_if_due(app: web.Application, staff: Staff, password: str) -> None:
+    """Store the password under the current hash parameters when they changed since it was set;
+    not when the password itself changed meanwhile."""
+    if not _hasher.check_needs_rehash(staff.password_hash):
+        return
+    rehashed = await asyncio.get_running_loop().run_in_executor(_HASHING, hash_password, password)
+    async with transaction(app) as session:
+        await session.execute(update(Staff).where(Staff.username == staff.username,
+                                                  Staff.password_hash == staff.password_hash)
+                              .values(password_hash=rehashed))
 
 
 async def login(request: web.Request, username: str, password: str) -> tuple[Staff, str]:
-    """Check the password (and the client address's failure budget); a new session token."""
+    """Check the password within the failure budgets (see USER_ADDRESS_FAILURES); a new session
+    token. A locked username is refused before its password is checked, even the right one."""
     app = request.app
-    state = app[keys.STATE]
-    address = f"ip:{client_address(request)}"
-    if await ADDRESS_FAILURES.spent(state, address):
+    state, now = app[keys.STATE], app[keys.CLOCK].now()
+    address, user = f"ip:{client_address(request)}", hashlib.sha256(username.encode()).hexdigest()
+    if await ADDRESS_FAILURES.spent(state, now, address):
         raise RateLimited("登录失败次数过多，请稍后再试", code="login_rate_limited")
-    matched = await password_matches(app, username, password)
-    async with transaction(app) as session:
-        outcome = await check_password(session, username, password, matched, app[keys.CLOCK].now())
-    if outcome.error is not None:
-        await ADDRESS_FAILURES.fail(state, address)
-        if outcome.no_account:
-            # keyed by a hash: what is typed as a username is sometimes a password or a phone
-            if await NO_ACCOUNT_FAILURES.fail(state, hashlib.sha256(username.encode()).hexdigest()):
-                raise AccountLocked()
-        raise outcome.error
-    token, _ = await SESSIONS.start(app, {"username": outcome.staff.username})
-    return outcome.staff, token
+    if await USER_FAILURES.spent(state, now, user) or await USER_ADDRESS_FAILURES.spent(state, now, f"{user}:{address}"):
+        raise AccountLocked()
+    staff = await _matching(app, username, password)
+    if staff is None:
+        await ADDRESS_FAILURES.fail(state, now, address)
+        locked = [await USER_FAILURES.fail(state, now, user),
+                  await USER_ADDRESS_FAILURES.fail(state, now, f"{user}:{address}")]
+        raise AccountLocked() if any(locked) else LoginFailed()
+    await _rehash_if_due(app, staff, password)
+    token, _ = await SESSIONS.start(app, {"username": staff.username})
+    return staff, token
 
 
 def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -> None:

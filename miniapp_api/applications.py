@@ -104,20 +104,21 @@ async def get_application(
     state = app[keys.STATE]
     session = await current_session(request) if "Authorization" in request.headers else None
     counters = (f"ip:{client_address(request)}", f"no:{applications.normalise_number(application_no)}")
-    if password is not None and await applications.LOOKUPS.spent(state, *counters):
+    now = app[keys.CLOCK].now()
+    if password is not None and await applications.LOOKUPS.spent(state, now, *counters):
         raise RateLimited("查询失败次数过多，请10分钟后再试", code="lookup_rate_limited")
     async with transaction(app) as db:
         person = await people.bound_person(db, session.openid) if session else None
-        holders = await people.holders(db, person, app[keys.CLOCK].today()) if person else []
+        holders = await people.holders(db, person, now.date()) if person else []
         try:
             application = await applications.application_for(db, application_no, holders, password)
         except applications.ApplicationNotFound:
             if password is not None:
-                await applications.LOOKUPS.fail(state, *counters)
+                await applications.LOOKUPS.fail(state, now, *counters)
             raise
         holder = applications.held(application, holders)
         if not holder:
-            await applications.note_password_read(db, application, person, "小程序", app[keys.CLOCK].now())
+            await applications.note_password_read(db, application, person, "小程序", now)
         number = application.application_no
         out = application_out(application, await applications.timeline(db, number),
                               await applications.deferred_of(db, number), holder=holder)

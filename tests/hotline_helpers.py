@@ -33,7 +33,7 @@ def _password_hash() -> str:
 async def add_staff(app, username: str, role: str, department: str | None) -> None:
     async with transaction(app) as session:
         session.add(Staff(username=username, name=f"{username}姓名", role=role, department=department,
-                          password_hash=_password_hash(), failed_logins=0, active=True,
+                          password_hash=_password_hash(), active=True,
                           created_at=app[keys.CLOCK].now()))
 
 

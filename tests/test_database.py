@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core import system_state
 from core.clock import SHANGHAI
-from core.db import create_engine
+from core.db import create_engine, import_models
 from core.migrate import current_revision, head_revision, migrate
 from core.settings import load_settings
 
@@ -25,6 +27,15 @@ async def engine(request, database_url, make_settings, tmp_path):
 
 async def test_migrations_reach_head_on_both_backends(engine):
     assert await current_revision(engine) == head_revision()
+
+
+async def test_the_migrations_build_exactly_the_schema_the_models_describe(engine):
+    """A model changed without its migration, or a migration without its model, shows here."""
+    metadata = import_models()
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+    assert differences == []
 
 
 async def test_timestamps_keep_their_instant_and_come_back_in_shanghai_time(engine):

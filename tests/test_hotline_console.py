@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
+from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from core import keys
@@ -31,7 +32,9 @@ async def test_login_locks_after_five_failures_and_unlocks_after_fifteen_minutes
     assert fifth.status == 423 and (await fifth.json())["error"]["code"] == "account_locked"
     locked = await desk.login("agent01")  # even the right password, while locked
     assert locked.status == 423
-    clock.advance(timedelta(minutes=15, seconds=1))
+    clock.advance(timedelta(minutes=14, seconds=59))
+    assert (await desk.login("agent01")).status == 423
+    clock.advance(timedelta(seconds=2))
     assert (await desk.login("agent01")).status == 200
     # A username that is no account answers exactly as one would: no probing for usernames.
     for attempt in range(4):
@@ -40,6 +43,35 @@ async def test_login_locks_after_five_failures_and_unlocks_after_fifteen_minutes
     fifth = await desk.login("nobody", PASSWORD)
     assert fifth.status == 423 and (await fifth.json())["error"]["code"] == "account_locked"
     assert (await desk.login("nobody", PASSWORD)).status == 423
+
+
+async def test_slow_guessing_neither_locks_nor_tells_an_account_from_a_username_that_is_none(hotline_client, clock):
+    """Failures count for 15 minutes, for an account and for any other username alike: four, a
+    wait, and a fifth answer 401 for both, where a count that never decayed would lock only the
+    account and so name it."""
+    desk = Desk(hotline_client)
+    answers = {}
+    for username in ("agent01", "nobody"):
+        answers[username] = [(await desk.login(username, "wrong-password")).status for _ in range(4)]
+    clock.advance(timedelta(minutes=15, seconds=1))
+    for username in ("agent01", "nobody"):
+        answers[username].append((await desk.login(username, "wrong-password")).status)
+    assert answers == {"agent01": [401] * 5, "nobody": [401] * 5}
+    assert (await desk.login("agent01")).status == 200
+
+
+async def test_a_password_hashed_with_older_parameters_is_hashed_again_at_login(hotline_client):
+    """When argon2's parameters are raised, each account moves to them at its next login."""
+    app = hotline_client.server.app
+    weaker = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    async with transaction(app) as session:
+        (await session.get(Staff, "agent01")).password_hash = weaker
+    assert (await Desk(hotline_client).login("agent01")).status == 200
+    async with transaction(app) as session:
+        stored = (await session.get(Staff, "agent01")).password_hash
+    assert stored != weaker and not PasswordHasher().check_needs_rehash(stored)
+    assert PasswordHasher().verify(stored, PASSWORD)
+    assert (await Desk(hotline_client).login("agent01")).status == 200
 
 
 async def test_the_session_cookie_is_httponly_and_strict_and_logout_ends_it(hotline_client):
@@ -244,6 +276,6 @@ async def test_the_service_starts_when_the_datasets_are_absent(aiohttp_client, m
         from tests.hotline_helpers import _password_hash
 
         session.add(Staff(username="agent01", name="a", role="agent", department=None, password_hash=_password_hash(),
-                          failed_logins=0, active=True, created_at=datetime(2026, 11, 18, tzinfo=SHANGHAI)))
+                          active=True, created_at=datetime(2026, 11, 18, tzinfo=SHANGHAI)))
     await desk.login("agent01")
     assert (await desk.call())["suggestions"] == []

@@ -54,16 +54,30 @@ class TestStateStoreContract:
         await asyncio.sleep(0.25)
         assert await store.set_if_absent("mark", "2", ttl=0.1)
 
-    async def test_increment_counts_in_a_fixed_window(self, store):
-        assert [await store.increment("hits", ttl=0.2) for _ in range(3)] == [1, 2, 3]
-        remaining = await store.ttl("hits")
-        assert remaining is not None and remaining <= 0.2  # later increments do not extend the window
-        await asyncio.sleep(0.35)
-        assert await store.increment("hits", ttl=0.2) == 1
+    async def test_events_are_counted_in_a_window_that_rolls_with_the_instants_given(self, store):
+        # The instants are the service clock's (tests move it), not the store's own time.
+        assert [await store.add_event("fails", at, window=600, keep=10) for at in (1000.0, 1100.0, 1500.0)] == [1, 2, 3]
+        assert await store.count_events("fails", 1599.0, window=600) == 3
+        assert await store.count_events("fails", 1600.0, window=600) == 2  # 1000 is exactly a window old: out
+        assert await store.count_events("fails", 2099.5, window=600) == 1
+        assert await store.add_event("fails", 2200.0, window=600, keep=10) == 1  # alone in its window
+        assert await store.count_events("other", 2200.0, window=600) == 0
+        assert 599 < await store.ttl("fails") <= 600  # gone in real time once its newest event is a window old
 
-    async def test_concurrent_increments_are_not_lost(self, store):
-        await asyncio.gather(*(store.increment("n", ttl=10) for _ in range(100)))
-        assert await store.get("n") == "100"
+    async def test_an_event_log_keeps_only_its_newest_events(self, store):
+        counts = [await store.add_event("burst", 100.0 + i, window=600, keep=5) for i in range(8)]
+        assert counts == [1, 2, 3, 4, 5, 5, 5, 5]
+        assert await store.count_events("burst", 110.0, window=600) == 5
+        assert await store.count_events("burst", 706.0, window=600) == 1  # 100–102 dropped, 103–106 a window old
+
+    async def test_concurrent_events_are_not_lost(self, store):
+        await asyncio.gather(*(store.add_event("n", 5000.0, window=60, keep=1000) for _ in range(100)))
+        assert await store.count_events("n", 5000.0, window=60) == 100
+
+    async def test_an_event_log_expires_in_real_time(self, store):
+        await store.add_event("brief", 10.0, window=0.15, keep=5)
+        await asyncio.sleep(0.3)
+        assert await store.ttl("brief") is None and await store.count_events("brief", 10.0, window=0.15) == 0
 
     async def test_json_round_trip(self, store):
         await store.set_json("session", {"step": "ask_location", "answers": {"类型": "投诉"}}, ttl=60)

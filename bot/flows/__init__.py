@@ -32,7 +32,7 @@ async def answer_with_secret(turn: Turn, budget: FailureBudget, secret: str | No
     answers the conversation ends with `gave_up`."""
     data = turn.conversation.data
     state, counters = turn.app[keys.STATE], (f"openid:{turn.openid}", f"no:{data['number']}")
-    if await budget.spent(state, *counters):
+    if await budget.spent(state, turn.now, *counters):
         turn.conversation.leave()
         return TOO_MANY_FAILURES
     async with transaction(turn.app) as session:
@@ -40,7 +40,7 @@ async def answer_with_secret(turn: Turn, budget: FailureBudget, secret: str | No
     if found is not None:
         turn.conversation.leave()
         return found
-    if await budget.fail(state, *counters):  # this failure spent the budget shared across conversations
+    if await budget.fail(state, turn.now, *counters):  # this failure spent the budget shared across conversations
         turn.conversation.leave()
         return TOO_MANY_FAILURES
     data["tries"] += 1
