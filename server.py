@@ -3,6 +3,7 @@
     python server.py                      serve (embedded default: SQLite file, in-process state)
     python server.py worker [--port P]    the background work alone (with P: probes and metrics only); stops on SIGTERM/SIGINT
     python server.py migrate              apply database migrations and exit
+    python server.py retention            delete now the old rows the retention rules allow (core/retention.py)
     python server.py calendar check FILE  validate a calendar override file, show what it changes
     python server.py calendar load FILE   validate and install it; running services pick it up
     python server.py calendar show YEAR   list a year's holidays and make-up working days
@@ -41,6 +42,7 @@ from core.integration import integration_middleware
 from core.logs import configure_logging
 from core.migrate import migrate
 from core.outbox import outbox_worker_context
+from core.retention import retention_context
 from core.settings import Settings, SettingsError, load_settings
 from core.state import create_state_store
 from core.web import error_middleware, request_id_middleware
@@ -91,12 +93,13 @@ def _process_app(settings: Settings, clock: Clock | None, *middlewares) -> web.A
 
 def _add_workers(app: web.Application) -> None:
     """The background work: outbox delivery, reminder planning, ticket escalation, bad-rating
-    follow-up; and the database gauges that show whether it keeps up. Last, so that on the way
+    follow-up, retention; and the database gauges that show whether it keeps up. Last, so that on the way
     out the jobs stop before anything they use is closed."""
     metrics.export_database_gauges(app)
     app.cleanup_ctx.append(outbox_worker_context)
     personal_space.setup_workers(app)
     hotline.setup_workers(app)
+    app.cleanup_ctx.append(retention_context)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -210,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="run the background work until SIGTERM or SIGINT, without the HTTP API"
                         ).add_argument("--port", type=int, help="answer /healthz, /readyz and /metrics on this port")
     commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser("retention", help="delete now what the retention rules allow (the workers do it hourly)")
     cal = commands.add_parser("calendar", help="the working-day calendar").add_subparsers(dest="action", required=True)
     cal.add_parser("check", help="validate an override file and show what it changes").add_argument("file")
     cal.add_parser("load", help="validate and install an override file").add_argument("file")
@@ -243,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
             print("数据库已迁移到最新版本")
             return 0
+        if args.command == "retention":
+            from core import retention
+
+            return asyncio.run(retention.main(settings))
         if args.command == "calendar":
             from core import calendar_cli
 

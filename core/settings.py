@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/zhangshangban.db"
 
 INTEGRATION_PUSHES = frozenset({"identity-bindings", "licences", "application-events"})  # /integration/v1/<push>
+MIN_OUTBOX_DAYS = 30  # the reminder planner looks back 7 days; a sent reminder must outlive that, with a margin
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
 
@@ -65,6 +66,12 @@ class Settings(BaseSettings):
     demo_login: bool = False  # POST /api/v1/auth/demo-login as the demo citizen: only when set
     demo_data: bool | None = None  # default: on in embedded mode only
     migrate_on_start: bool | None = None  # default: on in embedded mode only
+
+    # Retention (core/retention.py): days kept, 0 for ever.
+    retention_outbox_days: int = Field(default=90, ge=0)  # sent notifications
+    retention_handoff_days: int = Field(default=180, ge=0)  # closed handoffs' transcripts and replies
+    retention_access_log_days: int = Field(default=3 * 365, ge=0)
+    retention_integration_event_days: int = Field(default=365, ge=0)  # back-office event ids
 
     calendar_file: Path = REPO_ROOT / "config" / "calendar_overrides.yaml"
     calendar_reload_seconds: float = Field(default=30.0, gt=0)
@@ -120,6 +127,13 @@ class Settings(BaseSettings):
         if len(value.strip()) < 16 or any(c.isspace() for c in value.strip()):
             raise ValueError("METRICS_TOKEN 至少 16 个字符，且不能含空白")
         return value.strip()
+
+    @field_validator("retention_outbox_days")
+    @classmethod
+    def _outbox_days(cls, value: int) -> int:
+        if 0 < value < MIN_OUTBOX_DAYS:
+            raise ValueError(f"应为0（永久保存）或不少于{MIN_OUTBOX_DAYS}天：提醒计划会回看7天，更早删除已发提醒会使其再发一次")
+        return value
 
     @field_validator("wechat_api_base_url")
     @classmethod

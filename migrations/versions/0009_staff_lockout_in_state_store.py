@@ -1,5 +1,4 @@
-"""staff: failed logins are counted in the state store (per username and address, in windows on
-the service clock), no longer on the account row
+"""staff: failed logins are counted in the state store, per username and address, no longer on the row
 
 Revision ID: 0009
 Revises: 0008
