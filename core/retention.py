@@ -2,16 +2,18 @@
 
 | what | deleted when older than | setting (days; 0 keeps it for ever) |
 |---|---|---|
-| sent notifications (`outbox` rows delivered, or ended as permanent failures): recipient, openid, text | 90 days after they were queued | `RETENTION_OUTBOX_DAYS` |
+| sent notifications (`outbox` rows delivered, or ended as permanent failures): recipient, openid, text | 180 days after they were queued | `RETENTION_OUTBOX_DAYS` |
 | closed handoffs (转人工): the chat transcript and the agents' replies | 180 days after they were closed | `RETENTION_HANDOFF_DAYS` |
-| the citizen's access log (who read their data) | 3 years | `RETENTION_ACCESS_LOG_DAYS` |
-| back-office event ids (`integration_events`, each applied once by its id) | 1 year: an older event sent again would be applied again | `RETENTION_INTEGRATION_EVENT_DAYS` |
+| the citizen's access log (who read their data; PIPL art. 56 asks for three years) | 1,096 days | `RETENTION_ACCESS_LOG_DAYS` |
 
-Never deleted here: government records (people and their bindings, enterprises, licences,
+Never deleted here: the ids of applied back-office events (`integration_events`: no personal
+data, and an event sent again after its id went would be applied again, an undone binding
+made again); government records (people and their bindings, enterprises, licences,
 applications and their events, tickets and their events, ratings, 督办) and staff. An outbox row
 that is still to be sent, or ended in a failure someone has to look at (`technical-failure`),
-stays. The reminder planner never looks back more than 7 days, so deleting a sent reminder
-does not plan it again.
+stays. A sent reminder's row is what stops it being sent again (a licence update queues the
+latest stage reached): it must outlive the longest reminder stage and the planner's 7-day
+look-back, hence the outbox's minimum (`core.settings.MIN_OUTBOX_DAYS`).
 
 Each rule deletes at most BATCH rows per transaction, oldest first; the worker runs again at
 once while a rule had more, so a first run on a large database does not hold long locks. Any
@@ -27,13 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, delete, select, tuple_
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import keys, outbox
 from core.clock import Clock
 from core.db import create_engine, transaction
-from core.integration import IntegrationEvent
 from core.migrate import current_revision, head_revision, migrate
 from core.settings import Settings
 from core.tasks import worker
@@ -48,7 +49,7 @@ INTERVAL = 3600.0  # seconds between passes once nothing is left to delete
 class Rule:
     name: str
     setting: str  # Settings field: days kept, 0 for ever
-    key: tuple[ColumnElement, ...]  # the columns that name a row
+    key: ColumnElement  # the column that names a row
     age: ColumnElement  # when the row's time began
     only: tuple[ColumnElement, ...] = ()  # further conditions: which rows may go at all
     dependents: tuple[ColumnElement, ...] = ()  # foreign keys to the row: their rows go with it
@@ -65,32 +66,25 @@ def rules() -> tuple[Rule, ...]:
 
     sent = outbox.OutboxMessage
     return (
-        Rule("outbox", "retention_outbox_days", (sent.id,), sent.created_at,
+        Rule("outbox", "retention_outbox_days", sent.id, sent.created_at,
              only=(sent.state.in_([outbox.DELIVERED, outbox.PERMANENT]),)),
-        Rule("handoffs", "retention_handoff_days", (Handoff.id,), Handoff.updated_at,
+        Rule("handoffs", "retention_handoff_days", Handoff.id, Handoff.updated_at,
              only=(Handoff.state == "closed",), dependents=(HandoffReply.handoff_id,)),
-        Rule("access_log", "retention_access_log_days", (AccessRecord.id,), AccessRecord.at),
-        Rule("integration_events", "retention_integration_event_days",
-             (IntegrationEvent.client_id, IntegrationEvent.event_id), IntegrationEvent.received_at),
+        Rule("access_log", "retention_access_log_days", AccessRecord.id, AccessRecord.at),
     )
 
 
 async def _purge_batch(session: AsyncSession, rule: Rule, cutoff: datetime) -> int:
     """Delete up to BATCH of the rule's rows older than `cutoff`, oldest first; how many went."""
-    query = select(*rule.key).where(rule.age < cutoff, *rule.only).order_by(rule.age).limit(BATCH)
+    query = select(rule.key).where(rule.age < cutoff, *rule.only).order_by(rule.age).limit(BATCH)
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    rows = [tuple(row) for row in await session.execute(query)]
-    if not rows:
-        return 0
-    if len(rule.key) == 1:
-        named = rule.key[0].in_([row[0] for row in rows])
-    else:
-        named = tuple_(*rule.key).in_(rows)
-    for foreign_key in rule.dependents:
-        await session.execute(delete(foreign_key.table).where(foreign_key.in_([row[0] for row in rows])))
-    await session.execute(delete(rule.key[0].table).where(named))
-    return len(rows)
+    ids = list(await session.scalars(query))
+    for foreign_key in rule.dependents if ids else ():
+        await session.execute(delete(foreign_key.table).where(foreign_key.in_(ids)))
+    if ids:
+        await session.execute(delete(rule.key.table).where(rule.key.in_(ids)))
+    return len(ids)
 
 
 async def purge(app: web.Application, now: datetime) -> dict[str, int]:
@@ -100,8 +94,12 @@ async def purge(app: web.Application, now: datetime) -> dict[str, int]:
         days = rule.days(app)
         if days <= 0:
             continue
-        async with transaction(app) as session:
-            deleted[rule.name] = await _purge_batch(session, rule, now - timedelta(days=days))
+        try:
+            async with transaction(app) as session:
+                deleted[rule.name] = await _purge_batch(session, rule, now - timedelta(days=days))
+        except Exception:  # noqa: BLE001 - one rule failing does not stop the others; tried again next pass
+            log.exception("retention: deleting failed", extra={"rule": rule.name})
+            deleted[rule.name] = 0
     if any(deleted.values()):
         log.info("retention: old rows deleted", extra={"deleted": deleted})
     return deleted

@@ -21,7 +21,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/zhangshangban.db"
 
 INTEGRATION_PUSHES = frozenset({"identity-bindings", "licences", "application-events"})  # /integration/v1/<push>
-MIN_OUTBOX_DAYS = 30  # the reminder planner looks back 7 days; a sent reminder must outlive that, with a margin
+# A sent reminder's outbox row stops it being sent again: it must outlive the longest reminder
+# stage (90 days before expiry) and the planner's 7-day look-back.
+MIN_OUTBOX_DAYS = 100
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
 
@@ -68,10 +70,9 @@ class Settings(BaseSettings):
     migrate_on_start: bool | None = None  # default: on in embedded mode only
 
     # Retention (core/retention.py): days kept, 0 for ever.
-    retention_outbox_days: int = Field(default=90, ge=0)  # sent notifications
+    retention_outbox_days: int = Field(default=180, ge=0)  # sent notifications
     retention_handoff_days: int = Field(default=180, ge=0)  # closed handoffs' transcripts and replies
-    retention_access_log_days: int = Field(default=3 * 365, ge=0)
-    retention_integration_event_days: int = Field(default=365, ge=0)  # back-office event ids
+    retention_access_log_days: int = Field(default=1096, ge=0)  # three years, leap day included
 
     calendar_file: Path = REPO_ROOT / "config" / "calendar_overrides.yaml"
     calendar_reload_seconds: float = Field(default=30.0, gt=0)
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
     @classmethod
     def _outbox_days(cls, value: int) -> int:
         if 0 < value < MIN_OUTBOX_DAYS:
-            raise ValueError(f"应为0（永久保存）或不少于{MIN_OUTBOX_DAYS}天：提醒计划会回看7天，更早删除已发提醒会使其再发一次")
+            raise ValueError(f"应为0（永久保存）或不少于{MIN_OUTBOX_DAYS}天：已发提醒的记录用于防止重复提醒，须长于最早的提醒阶段（到期前90天）")
         return value
 
     @field_validator("wechat_api_base_url")

@@ -41,14 +41,20 @@ class StateStore(ABC):
         """Store only when the key is absent; True when this call stored it (a lock, a dedupe mark)."""
 
     @abstractmethod
-    async def add_event(self, key: str, at: float, window: float, keep: int) -> int:
-        """Note an event at `at` (seconds on the service clock, which tests move) and return how
-        many of the key's events lie in (at - window, at], counting at most the newest `keep`
-        (older ones are dropped). The key expires `window` seconds of real time after this call."""
+    async def add_event(self, key: str, at: float, window: float, limit: int) -> tuple[str, int] | None:
+        """Note an event at `at` (seconds on the service clock, which tests move) unless `limit`
+        of the key's events already lie within the window: the new event's id and how many
+        there are now, or None (nothing noted) when the window is full. Events a window old are
+        dropped; the key expires `window` seconds of real time after the last event."""
+
+    @abstractmethod
+    async def remove_event(self, key: str, event: str) -> None:
+        """Forget an event that add_event noted."""
 
     @abstractmethod
     async def count_events(self, key: str, at: float, window: float) -> int:
-        """How many of the key's events lie in (at - window, at]."""
+        """How many of the key's events are later than at - window (those after `at` too:
+        another host's clock may run ahead)."""
 
     @abstractmethod
     async def delete(self, key: str) -> bool:
@@ -81,18 +87,27 @@ def _ms(ttl: float | None) -> int | None:
     return max(1, int(ttl * 1000))
 
 
+def _new_event(at: float, limit: int) -> str:
+    """A unique id for an event at `at`: its instant and 48 random bits."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    return f"{at!r}:{secrets.token_hex(6)}"
+
+
 class RedisStateStore(StateStore):
     """Redis-backed store; an unreachable Redis surfaces as StateStoreUnavailable."""
 
-    # A sorted set of events scored by their instant; trimmed, added to, bounded and given its
-    # expiry in one step, so concurrent callers count every event and none outlives its window.
-    # ARGV: the instant, the window's exclusive lower bound, a unique member, keep, TTL in ms.
+    # A sorted set of events scored by their instant; trimmed, checked against the limit, added
+    # to and given its expiry in one step, so that callers at the same moment cannot all pass.
+    # ARGV: the instant, the window's inclusive lower end of what is dropped, a unique member,
+    # the limit, TTL in ms. Returns the new count, or -1 when the window was full.
     _ADD_EVENT = """
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+        local n = redis.call('ZCARD', KEYS[1])
+        if n >= tonumber(ARGV[4]) then return -1 end
         redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-        redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[4]) + 1))
         redis.call('PEXPIRE', KEYS[1], ARGV[5])
-        return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[2], ARGV[1])"""
+        return n + 1"""
 
     def __init__(self, url: str, *, timeout: float = 2.0):
         self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
@@ -114,13 +129,17 @@ class RedisStateStore(StateStore):
     async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
         return bool(await self._call(self._redis.set(key, value, px=_ms(ttl), nx=True)))
 
-    async def add_event(self, key: str, at: float, window: float, keep: int) -> int:
-        member = f"{at!r}:{secrets.token_hex(6)}"
-        args = [repr(at), repr(at - window), member, keep, _ms(window)]
-        return int(await self._call(self._add_event(keys=[key], args=args)))
+    async def add_event(self, key: str, at: float, window: float, limit: int) -> tuple[str, int] | None:
+        event = _new_event(at, limit)
+        count = int(await self._call(self._add_event(keys=[key], args=[repr(at), repr(at - window), event, limit,
+                                                                        _ms(window)])))
+        return None if count < 0 else (event, count)
+
+    async def remove_event(self, key: str, event: str) -> None:
+        await self._call(self._redis.zrem(key, event))
 
     async def count_events(self, key: str, at: float, window: float) -> int:
-        return int(await self._call(self._redis.zcount(key, f"({at - window!r}", repr(at))))
+        return int(await self._call(self._redis.zcount(key, f"({at - window!r}", "+inf")))
 
     async def delete(self, key: str) -> bool:
         return bool(await self._call(self._redis.delete(key)))
@@ -180,18 +199,25 @@ class MemoryStateStore(StateStore):
         self._put(key, value, ttl)
         return True
 
-    def _events(self, key: str, since: float, at: float) -> list[float]:
-        """The key's event instants in (since, at], oldest first (kept as one value: "t1 t2 …")."""
+    def _events(self, key: str, since: float) -> list[str]:
+        """The key's events later than `since` (kept as one value: "instant:id instant:id …")."""
         entry = self._live(key)
-        return [] if entry is None else [t for t in map(float, entry[0].split()) if since < t <= at]
+        return [] if entry is None else [e for e in entry[0].split() if float(e.split(":", 1)[0]) > since]
 
-    async def add_event(self, key: str, at: float, window: float, keep: int) -> int:
-        events = sorted([*self._events(key, at - window, float("inf")), at])[-keep:]
-        self._put(key, " ".join(map(repr, events)), window)
-        return sum(t <= at for t in events)
+    async def add_event(self, key: str, at: float, window: float, limit: int) -> tuple[str, int] | None:
+        event, events = _new_event(at, limit), self._events(key, at - window)
+        if len(events) >= limit:
+            return None
+        self._put(key, " ".join([*events, event]), window)
+        return event, len(events) + 1
+
+    async def remove_event(self, key: str, event: str) -> None:
+        entry = self._live(key)
+        if entry is not None:
+            self._data[key] = (" ".join(e for e in entry[0].split() if e != event), entry[1])
 
     async def count_events(self, key: str, at: float, window: float) -> int:
-        return len(self._events(key, at - window, at))
+        return len(self._events(key, at - window))
 
     async def delete(self, key: str) -> bool:
         return self._live(key) is not None and self._data.pop(key, None) is not None

@@ -55,7 +55,8 @@ def _staff_out(staff) -> dict:
 async def console_login(request: web.Request, body: LoginIn
                 ) -> r200[StaffOut] | r400[ErrorBody] | r401[ErrorBody] | r415[ErrorBody] | r423[ErrorBody] \
         | r429[ErrorBody]:
-    """Console login: sets the session cookie. Five failures in a row lock the account for 15 minutes."""
+    """Console login: sets the session cookie. Five failures within 15 minutes lock the username at
+    the caller's address, twenty from anywhere lock it everywhere, until the oldest is 15 minutes old."""
     staff, token = await staff_auth.login(request, body.username, body.password)
     response = json_response(_staff_out(staff))
     staff_auth.set_cookie(request, response, token)

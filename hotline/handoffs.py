@@ -100,7 +100,8 @@ async def answer(session: AsyncSession, handoff: Handoff, author: str, text: str
     session.add(reply)
     await session.flush()
     if reply.delivery == "queued":
-        reply.outbox_key = f"handoff:{handoff.id}:{reply.id}"
+        # The handoff's opening instant too: the embedded SQLite reuses the ids of deleted rows.
+        reply.outbox_key = f"handoff:{handoff.id}:{handoff.created_at:%Y%m%d%H%M%S%f}:{reply.id}"
         await enqueue(session, [wechat_text(key=reply.outbox_key, openid=handoff.openid, kind="handoff_reply",
                                             text=text)], now)
     handoff.state, handoff.taken_by, handoff.updated_at = "answered", author, now

@@ -23,7 +23,7 @@ from core import keys
 from core.auth import SessionExpired, TokenStore
 from core.db import transaction
 from core.errors import AppError, InvalidInput, RateLimited
-from core.limits import FailureBudget
+from core.limits import FailureBudget, give_back
 from core.web import client_address
 from hotline import catalogue
 from hotline.models import Staff
@@ -66,7 +66,7 @@ class LoginFailed(AppError):
 class AccountLocked(AppError):
     status = 423
     code = "account_locked"
-    message = "连续登录失败次数过多，账号已锁定，请15分钟后再试"
+    message = "登录失败次数过多，账号已暂时锁定，请15分钟后再试"
 
 
 class StaffOnly(AppError):
@@ -128,20 +128,24 @@ async def _rehash_if_due(app: web.Application, staff: Staff, password: str) -> N
 
 async def login(request: web.Request, username: str, password: str) -> tuple[Staff, str]:
     """Check the password within the failure budgets (see USER_ADDRESS_FAILURES); a new session
-    token. A locked username is refused before its password is checked, even the right one."""
+    token. The attempt is taken from each budget before the password is checked, so logins sent
+    at the same moment cannot all pass; a locked username is refused without a check, even with
+    the right password, and a refusal spends nothing."""
     app = request.app
     state, now = app[keys.STATE], app[keys.CLOCK].now()
     address, user = f"ip:{client_address(request)}", hashlib.sha256(username.encode()).hexdigest()
-    if await ADDRESS_FAILURES.spent(state, now, address):
+    from_address = await ADDRESS_FAILURES.attempt(state, now, address)
+    if from_address is None:
         raise RateLimited("登录失败次数过多，请稍后再试", code="login_rate_limited")
-    if await USER_FAILURES.spent(state, now, user) or await USER_ADDRESS_FAILURES.spent(state, now, f"{user}:{address}"):
+    here = await USER_ADDRESS_FAILURES.attempt(state, now, f"{user}:{address}")
+    anywhere = None if here is None else await USER_FAILURES.attempt(state, now, user)
+    if anywhere is None:
+        await give_back(state, from_address, here)
         raise AccountLocked()
     staff = await _matching(app, username, password)
-    if staff is None:
-        await ADDRESS_FAILURES.fail(state, now, address)
-        locked = [await USER_FAILURES.fail(state, now, user),
-                  await USER_ADDRESS_FAILURES.fail(state, now, f"{user}:{address}")]
-        raise AccountLocked() if any(locked) else LoginFailed()
+    if staff is None:  # the attempts stay counted
+        raise AccountLocked() if here.last or anywhere.last else LoginFailed()
+    await give_back(state, from_address, here, anywhere)
     await _rehash_if_due(app, staff, password)
     token, _ = await SESSIONS.start(app, {"username": staff.username})
     return staff, token

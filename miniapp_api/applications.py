@@ -14,6 +14,7 @@ from core.api import ErrorBody, api
 from core.auth import current_session
 from core.db import transaction
 from core.errors import RateLimited
+from core.limits import give_back
 from core.identity import mask_name
 from core.web import client_address, json_response
 from personal_space import applications, people
@@ -105,17 +106,15 @@ async def get_application(
     session = await current_session(request) if "Authorization" in request.headers else None
     counters = (f"ip:{client_address(request)}", f"no:{applications.normalise_number(application_no)}")
     now = app[keys.CLOCK].now()
-    if password is not None and await applications.LOOKUPS.spent(state, now, *counters):
+    # Taken before the check, so that guesses sent at the same moment cannot all pass; given back if right.
+    attempt = None if password is None else await applications.LOOKUPS.attempt(state, now, *counters)
+    if password is not None and attempt is None:
         raise RateLimited("查询失败次数过多，请10分钟后再试", code="lookup_rate_limited")
     async with transaction(app) as db:
         person = await people.bound_person(db, session.openid) if session else None
         holders = await people.holders(db, person, now.date()) if person else []
-        try:
-            application = await applications.application_for(db, application_no, holders, password)
-        except applications.ApplicationNotFound:
-            if password is not None:
-                await applications.LOOKUPS.fail(state, now, *counters)
-            raise
+        application = await applications.application_for(db, application_no, holders, password)
+        await give_back(state, attempt)
         holder = applications.held(application, holders)
         if not holder:
             await applications.note_password_read(db, application, person, "小程序", now)

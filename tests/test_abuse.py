@@ -11,6 +11,7 @@ guessing one number's password in the mini-program and the budget shared with th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -111,6 +112,19 @@ async def test_five_failures_lock_a_username_at_their_address_and_twenty_lock_it
     assert other.status == 200  # five failures from this address are far from its own budget
 
 
+async def test_logins_sent_at_once_are_counted_before_their_passwords_are_checked(hotline_client):
+    """Thirty wrong passwords sent together from one address: four are checked and answered
+    401, the fifth locks the username there, the rest are refused unchecked, and none of it
+    counts towards locking the owner out elsewhere."""
+    wrong = {"username": "dept-cgj", "password": "wrong-password"}
+    answers = await asyncio.gather(*(hotline_client.post("/console/api/login", json=wrong) for _ in range(30)))
+    assert sorted(response.status for response in answers) == [401] * 4 + [423] * 26
+    async with from_address() as http:
+        owner = await http.post(hotline_client.make_url("/console/api/login"),
+                                json={"username": "dept-cgj", "password": PASSWORD})
+        assert owner.status == 200
+
+
 # ── query passwords (查询密码) ──
 
 NUMBER = "SX20261105000123"
@@ -123,6 +137,17 @@ async def _push_application(client, clock, number: str = NUMBER, password: str =
             "state": "accepted", "occurred_at": "2026-11-05T10:12:00+08:00", "promised_working_days": 10}
     response = await signed(client, "/integration/v1/application-events", body, now=clock.now().timestamp())
     assert response.status == 200, await response.text()
+
+
+async def test_password_guesses_sent_at_once_get_no_more_tries_than_one_after_another(hotline_client, clock):
+    await _push_application(hotline_client, clock)
+    guesses = await asyncio.gather(*(hotline_client.get(f"/api/v1/applications/{NUMBER}",
+                                                        params={"password": f"{n:06d}"}) for n in range(40)))
+    assert sorted(response.status for response in guesses) == [404] * 10 + [429] * 30
+    async with from_address() as http:  # the number's own budget is spent too
+        elsewhere = await http.get(hotline_client.make_url(f"/api/v1/applications/{NUMBER}"),
+                                   params={"password": "839201"})
+        assert elsewhere.status == 429
 
 
 async def test_one_address_guessing_across_many_numbers_is_stopped_by_its_own_budget(hotline_client, alice, clock):

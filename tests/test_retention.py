@@ -57,18 +57,17 @@ async def test_old_personal_data_goes_and_recent_unfinished_or_government_record
     now = clock.now()
     async with transaction(app) as session:
         session.add_all([
-            _sent("old-delivered", outbox.DELIVERED, now - 91 * DAY),
-            _sent("old-withheld", outbox.PERMANENT, now - 100 * DAY),
-            _sent("recent-delivered", outbox.DELIVERED, now - 89 * DAY),
+            _sent("old-delivered", outbox.DELIVERED, now - 181 * DAY),
+            _sent("old-withheld", outbox.PERMANENT, now - 200 * DAY),
+            _sent("recent-delivered", outbox.DELIVERED, now - 179 * DAY),
             _sent("old-unknown-outcome", outbox.TECHNICAL, now - 400 * DAY),  # for an operator to look at
             _sent("old-still-to-send", outbox.TEMPORARY, now - 400 * DAY),
             _handoff("closed-long-ago", "closed", now - 181 * DAY),
             _handoff("closed-lately", "closed", now - 179 * DAY),
             _handoff("never-closed", "waiting", now - 400 * DAY),
-            _read("old-read", now - 3 * 365 * DAY - DAY),
-            _read("recent-read", now - 3 * 365 * DAY + DAY),
-            _event("old-event", now - 366 * DAY),
-            _event("recent-event", now - 364 * DAY),
+            _read("old-read", now - 1097 * DAY),
+            _read("recent-read", now - 1095 * DAY),
+            _event("years-old-event", now - 5000 * DAY),  # its id stops the event being applied twice
         ])
         await session.flush()
         closed = await session.scalar(select(Handoff.id).where(Handoff.openid == "closed-long-ago"))
@@ -76,15 +75,15 @@ async def test_old_personal_data_goes_and_recent_unfinished_or_government_record
         session.add_all([HandoffReply(handoff_id=handoff, author="agent01", text="您好，请讲", delivery="queued",
                                       at=now - 200 * DAY) for handoff in (closed, closed, kept)])
 
-    assert await retention.purge(app, now) == {"outbox": 2, "handoffs": 1, "access_log": 1, "integration_events": 1}
+    assert await retention.purge(app, now) == {"outbox": 2, "handoffs": 1, "access_log": 1}
 
     assert await _names(app, outbox.OutboxMessage.key) == {"recent-delivered", "old-unknown-outcome",
                                                            "old-still-to-send"}
     assert await _names(app, Handoff.openid) == {"closed-lately", "never-closed"}
     assert await _names(app, HandoffReply.handoff_id) == {kept}  # the closed handoff's replies went with it
     assert await _names(app, AccessRecord.subject_id) == {"recent-read"}
-    assert await _names(app, IntegrationEvent.event_id) == {"recent-event"}
-    assert await retention.purge(app, now) == {"outbox": 0, "handoffs": 0, "access_log": 0, "integration_events": 0}
+    assert await _names(app, IntegrationEvent.event_id) == {"years-old-event"}
+    assert await retention.purge(app, now) == {"outbox": 0, "handoffs": 0, "access_log": 0}
 
 
 async def test_a_backlog_goes_in_batches_and_a_rule_set_to_zero_keeps_everything(aiohttp_client, make_settings, clock,
@@ -96,9 +95,9 @@ async def test_a_backlog_goes_in_batches_and_a_rule_set_to_zero_keeps_everything
         session.add(_sent("kept-for-ever", outbox.DELIVERED, now - 5000 * DAY))
     monkeypatch.setattr(retention, "BATCH", 3)
     first = await retention.purge(app, now)
-    assert first == {"handoffs": 0, "access_log": 3, "integration_events": 0}  # no outbox rule at all
+    assert first == {"handoffs": 0, "access_log": 3}  # no outbox rule at all
     assert await _names(app, AccessRecord.subject_id) == {f"read-{n}" for n in range(3, 7)}  # oldest first
-    assert await retention.purge_all(app) == {"handoffs": 0, "access_log": 4, "integration_events": 0}
+    assert await retention.purge_all(app) == {"handoffs": 0, "access_log": 4}
     assert await _names(app, AccessRecord.subject_id) == set()
     assert await _names(app, outbox.OutboxMessage.key) == {"kept-for-ever"}
 
@@ -106,7 +105,7 @@ async def test_a_backlog_goes_in_batches_and_a_rule_set_to_zero_keeps_everything
 def test_sent_notifications_cannot_be_deleted_before_the_reminder_planner_is_done_with_them():
     with pytest.raises(SettingsError) as refused:
         load_settings(retention_outbox_days=7)
-    assert any("RETENTION_OUTBOX_DAYS" in line and "不少于30天" in line for line in refused.value.lines)
+    assert any("RETENTION_OUTBOX_DAYS" in line and "不少于100天" in line for line in refused.value.lines)
     assert load_settings(retention_outbox_days=0).retention_outbox_days == 0
 
 
@@ -114,7 +113,7 @@ async def test_the_retention_command_deletes_old_rows_from_the_embedded_database
     env = {"DATABASE_URL": f"sqlite:///{tmp_path}/embedded.db", "RETENTION_HANDOFF_DAYS": "0"}
     first = run_server("retention", env=env, cwd=tmp_path)  # migrates the new file, as the service would
     assert first.returncode == 0, first.stderr
-    assert "handoffs: 永久保存" in first.stdout and "access_log: 保存1095天，删除 0 行" in first.stdout
+    assert "handoffs: 永久保存" in first.stdout and "access_log: 保存1096天，删除 0 行" in first.stdout
     engine = create_engine(load_settings(database_url=env["DATABASE_URL"]))
     try:
         async with async_sessionmaker(engine).begin() as session:
@@ -122,7 +121,7 @@ async def test_the_retention_command_deletes_old_rows_from_the_embedded_database
             session.add_all([_read("four-years-ago", now - 4 * 365 * DAY), _read("yesterday", now - DAY)])
         second = run_server("retention", env=env, cwd=tmp_path)
         assert second.returncode == 0, second.stderr
-        assert "access_log: 保存1095天，删除 1 行" in second.stdout
+        assert "access_log: 保存1096天，删除 1 行" in second.stdout
         async with async_sessionmaker(engine).begin() as session:
             assert list(await session.scalars(select(AccessRecord.subject_id))) == ["yesterday"]
     finally:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.turn import Turn
 from core import keys
 from core.db import transaction
-from core.limits import FailureBudget
+from core.limits import FailureBudget, give_back
 
 TRIES = 3  # wrong secrets in one conversation before it ends
 TOO_MANY_FAILURES = "查询失败次数过多，请10分钟后再试。"
@@ -32,15 +32,17 @@ async def answer_with_secret(turn: Turn, budget: FailureBudget, secret: str | No
     answers the conversation ends with `gave_up`."""
     data = turn.conversation.data
     state, counters = turn.app[keys.STATE], (f"openid:{turn.openid}", f"no:{data['number']}")
-    if await budget.spent(state, turn.now, *counters):
+    attempt = await budget.attempt(state, turn.now, *counters)  # taken before the check, given back if right
+    if attempt is None:
         turn.conversation.leave()
         return TOO_MANY_FAILURES
     async with transaction(turn.app) as session:
         found = await answer(session, data["number"], secret)
     if found is not None:
+        await give_back(state, attempt)
         turn.conversation.leave()
         return found
-    if await budget.fail(state, turn.now, *counters):  # this failure spent the budget shared across conversations
+    if attempt.last:  # this failure spent the budget shared across conversations
         turn.conversation.leave()
         return TOO_MANY_FAILURES
     data["tries"] += 1

@@ -17,7 +17,7 @@ async def start(turn: Turn) -> Reply:
     async with transaction(turn.app) as session:
         handoff = await handoffs.open_handoff(session, turn.openid, turn.conversation.transcript, turn.now)
         # A transfer reply carries no text: the user hears of it by customer-service message.
-        await enqueue(session, [wechat_text(key=f"handoff:{handoff.id}:opened:{turn.incoming.dedupe_key}",
+        await enqueue(session, [wechat_text(key=f"handoff:{handoff.id}:{handoff.created_at:%Y%m%d%H%M%S%f}:opened:{turn.incoming.dedupe_key}",
                                             openid=turn.openid, kind="bot_followup", text=HANDED_OVER)], turn.now)
     turn.conversation.leave()
     turn.conversation.handoff = True
