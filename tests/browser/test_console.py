@@ -250,10 +250,10 @@ async def test_wrong_password_shows_the_message_and_repeated_failures_lock(conso
         assert await log_in(page, "agent01", "not-the-password") == 401
         await expect(alert).to_be_visible()
         await expect(alert).to_have_text("用户名或密码错误")
-    assert await log_in(page, "agent01", "not-the-password") == 423  # the fifth failure in a row
-    await expect(alert).to_have_text("连续登录失败次数过多，账号已锁定，请15分钟后再试")
+    assert await log_in(page, "agent01", "not-the-password") == 423  # the fifth failure within 15 minutes
+    await expect(alert).to_have_text("登录失败次数过多，账号已暂时锁定，请15分钟后再试")
     assert await log_in(page, "agent01") == 423  # now even the right password is refused
-    await expect(alert).to_have_text("连续登录失败次数过多，账号已锁定，请15分钟后再试")
+    await expect(alert).to_have_text("登录失败次数过多，账号已暂时锁定，请15分钟后再试")
     await expect(page.get_by_test_id("app-view")).to_be_hidden()
     await screenshot(page, tmp_path, "locked.png")
     OUTPUT.mkdir(parents=True, exist_ok=True)
