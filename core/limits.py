@@ -32,13 +32,6 @@ class FailureBudget:
     def _key(self, who: str) -> str:
         return f"{self.prefix}:attempts:{who}"
 
-    async def spent(self, state: StateStore, now: datetime, *who: str) -> bool:
-        """Whether any of the counters named (an address, an account, a number) is used up."""
-        for name in who:
-            if await state.count_events(self._key(name), now.timestamp(), self.window) >= self.limit:
-                return True
-        return False
-
     async def attempt(self, state: StateStore, now: datetime, *who: str) -> Attempt | None:
         """Take one attempt from every counter named, or None (and nothing taken) when any of
         them is used up. It counts as a failure unless `give_back` is called."""

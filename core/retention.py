@@ -80,9 +80,9 @@ async def _purge_batch(session: AsyncSession, rule: Rule, cutoff: datetime) -> i
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(await session.scalars(query))
-    for foreign_key in rule.dependents if ids else ():
-        await session.execute(delete(foreign_key.table).where(foreign_key.in_(ids)))
     if ids:
+        for foreign_key in rule.dependents:
+            await session.execute(delete(foreign_key.table).where(foreign_key.in_(ids)))
         await session.execute(delete(rule.key.table).where(rule.key.in_(ids)))
     return len(ids)
 
@@ -105,6 +105,10 @@ async def purge(app: web.Application, now: datetime) -> dict[str, int]:
     return deleted
 
 
+def _more_left(deleted: dict[str, int]) -> bool:
+    return any(count == BATCH for count in deleted.values())
+
+
 async def purge_all(app: web.Application) -> dict[str, int]:
     """Passes until nothing is left to delete (the `retention` command); the totals per rule."""
     totals = {rule.name: 0 for rule in rules() if rule.days(app) > 0}
@@ -112,13 +116,12 @@ async def purge_all(app: web.Application) -> dict[str, int]:
         deleted = await purge(app, app[keys.CLOCK].now())
         for name, count in deleted.items():
             totals[name] += count
-        if not any(count == BATCH for count in deleted.values()):
+        if not _more_left(deleted):
             return totals
 
 
 async def _pass(app: web.Application, _stopping) -> bool:
-    deleted = await purge(app, app[keys.CLOCK].now())
-    return any(count == BATCH for count in deleted.values())  # more left: again at once
+    return _more_left(await purge(app, app[keys.CLOCK].now()))  # more left: again at once
 
 
 retention_context = worker("retention", _pass, INTERVAL, log)  # cleanup_ctx of the processes that run the workers

@@ -45,16 +45,13 @@ class StateStore(ABC):
         """Note an event at `at` (seconds on the service clock, which tests move) unless `limit`
         of the key's events already lie within the window: the new event's id and how many
         there are now, or None (nothing noted) when the window is full. Events a window old are
-        dropped; the key expires `window` seconds of real time after the last event."""
+        dropped; later ones count (another host's clock may run ahead). The key expires `window`
+        seconds of real time after the last event."""
 
     @abstractmethod
     async def remove_event(self, key: str, event: str) -> None:
         """Forget an event that add_event noted."""
 
-    @abstractmethod
-    async def count_events(self, key: str, at: float, window: float) -> int:
-        """How many of the key's events are later than at - window (those after `at` too:
-        another host's clock may run ahead)."""
 
     @abstractmethod
     async def delete(self, key: str) -> bool:
@@ -138,8 +135,6 @@ class RedisStateStore(StateStore):
     async def remove_event(self, key: str, event: str) -> None:
         await self._call(self._redis.zrem(key, event))
 
-    async def count_events(self, key: str, at: float, window: float) -> int:
-        return int(await self._call(self._redis.zcount(key, f"({at - window!r}", "+inf")))
 
     async def delete(self, key: str) -> bool:
         return bool(await self._call(self._redis.delete(key)))
@@ -216,8 +211,6 @@ class MemoryStateStore(StateStore):
         if entry is not None:
             self._data[key] = (" ".join(e for e in entry[0].split() if e != event), entry[1])
 
-    async def count_events(self, key: str, at: float, window: float) -> int:
-        return len(self._events(key, at - window))
 
     async def delete(self, key: str) -> bool:
         return self._live(key) is not None and self._data.pop(key, None) is not None
