@@ -63,7 +63,7 @@ class OutboxMessage(Base):
     leased_until: Mapped[datetime | None] = mapped_column(AwareDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    created_at: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)  # retention goes by it
     sent_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
 

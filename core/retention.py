@@ -3,7 +3,7 @@
 | what | deleted when older than | setting (days; 0 keeps it for ever) |
 |---|---|---|
 | sent notifications (`outbox` rows delivered, or ended as permanent failures): recipient, openid, text | 180 days after they were queued | `RETENTION_OUTBOX_DAYS` |
-| closed handoffs (转人工): the chat transcript and the agents' replies | 180 days after they were closed | `RETENTION_HANDOFF_DAYS` |
+| handoffs (转人工): the chat transcript and the agents' replies | 180 days after the last message, answer or closing (an open one left untouched that long goes too: WeChat lets no answer reach the user after 48 hours) | `RETENTION_HANDOFF_DAYS` |
 | the citizen's access log (who read their data; PIPL art. 56 asks for three years) | 1,096 days | `RETENTION_ACCESS_LOG_DAYS` |
 
 Never deleted here: the ids of applied back-office events (`integration_events`: no personal
@@ -15,7 +15,8 @@ stays. A sent reminder's row is what stops it being sent again (a licence update
 latest stage reached): it must outlive the longest reminder stage and the planner's 7-day
 look-back, hence the outbox's minimum (`core.settings.MIN_OUTBOX_DAYS`).
 
-Each rule deletes at most BATCH rows per transaction, oldest first; the worker runs again at
+Each rule deletes at most BATCH rows per transaction, oldest first, found by an index on its
+time column; the worker runs again at
 once while a rule had more, so a first run on a large database does not hold long locks. Any
 number of worker processes may run it (PostgreSQL: `SKIP LOCKED`).
 """
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import keys, outbox
@@ -69,14 +70,20 @@ def rules() -> tuple[Rule, ...]:
         Rule("outbox", "retention_outbox_days", sent.id, sent.created_at,
              only=(sent.state.in_([outbox.DELIVERED, outbox.PERMANENT]),)),
         Rule("handoffs", "retention_handoff_days", Handoff.id, Handoff.updated_at,
-             only=(Handoff.state == "closed",), dependents=(HandoffReply.handoff_id,)),
+             dependents=(HandoffReply.handoff_id,)),
         Rule("access_log", "retention_access_log_days", AccessRecord.id, AccessRecord.at),
     )
 
 
+def oldest(rule: Rule, cutoff: datetime | ColumnElement) -> Select:
+    """The keys of up to BATCH of the rule's rows older than `cutoff`, oldest first (read by the
+    index on the rule's `age` column, migration 0010)."""
+    return select(rule.key).where(rule.age < cutoff, *rule.only).order_by(rule.age).limit(BATCH)
+
+
 async def _purge_batch(session: AsyncSession, rule: Rule, cutoff: datetime) -> int:
     """Delete up to BATCH of the rule's rows older than `cutoff`, oldest first; how many went."""
-    query = select(rule.key).where(rule.age < cutoff, *rule.only).order_by(rule.age).limit(BATCH)
+    query = oldest(rule, cutoff)
     if session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     ids = list(await session.scalars(query))

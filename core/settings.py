@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     # Retention (core/retention.py): days kept, 0 for ever.
     retention_outbox_days: int = Field(default=180, ge=0)  # sent notifications
-    retention_handoff_days: int = Field(default=180, ge=0)  # closed handoffs' transcripts and replies
+    retention_handoff_days: int = Field(default=180, ge=0)  # handoffs' transcripts and replies, after the last touch
     retention_access_log_days: int = Field(default=1096, ge=0)  # three years, leap day included
 
     calendar_file: Path = REPO_ROOT / "config" / "calendar_overrides.yaml"

@@ -168,7 +168,7 @@ class Handoff(Base):
     last_user_message_at: Mapped[datetime] = mapped_column(AwareDateTime())  # opens WeChat's 48-hour window
     taken_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(AwareDateTime())
-    updated_at: Mapped[datetime] = mapped_column(AwareDateTime())
+    updated_at: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)  # retention goes by it
 
 
 class HandoffReply(Base):

@@ -103,7 +103,7 @@ class AccessRecord(Base):
     reader_id: Mapped[str] = mapped_column(String(64))
     reader_name: Mapped[str] = mapped_column(String(200))
     resource: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(AwareDateTime())
+    at: Mapped[datetime] = mapped_column(AwareDateTime(), index=True)  # retention goes by it
 
 
 class Application(Base):
