@@ -93,8 +93,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=20,  # kept once opened: opening one per burst costs more than an idle connection
+        max_overflow=0,
         pool_timeout=5,
         pool_pre_ping=True,  # a restarted PostgreSQL leaves dead connections in the pool
         connect_args={"timeout": 5, "command_timeout": 30},
