@@ -135,7 +135,6 @@ class RedisStateStore(StateStore):
     async def remove_event(self, key: str, event: str) -> None:
         await self._call(self._redis.zrem(key, event))
 
-
     async def delete(self, key: str) -> bool:
         return bool(await self._call(self._redis.delete(key)))
 

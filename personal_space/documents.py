@@ -58,12 +58,14 @@ def shown_status(document: Document, today: date) -> str:
     return document.status
 
 
-async def ingest_licence(session: AsyncSession, source: str, event: dict, now: datetime) -> str:
-    """Apply a pushed licence; returns "created", "updated" or "unchanged" (not newer: a late older
-    version changes nothing, neither the holder's name nor the legal representative)."""
+async def ingest_licence(session: AsyncSession, source: str, event: dict, now: datetime
+                         ) -> tuple[str, Document]:
+    """Apply a pushed licence: ("created" | "updated" | "unchanged", the licence as it now stands).
+    Not newer is "unchanged": a late older version changes nothing, neither the holder's name nor
+    the legal representative."""
     existing = await session.scalar(select(Document).where(Document.licence_id == event["licence_id"]))
     if existing is not None and existing.version >= event["version"]:
-        return "unchanged"
+        return "unchanged", existing
     holder = await _holder(session, event["holder"], now)
     if event.get("legal_representative") and holder.type == "enterprise":
         rep = event["legal_representative"]
@@ -78,11 +80,12 @@ async def ingest_licence(session: AsyncSession, source: str, event: dict, now: d
                   verified=event["verified"], extra=event.get("extra") or {}, updated_at=now,
                   predecessor_id=predecessor.id if predecessor else (existing.predecessor_id if existing else None))
     if existing is None:
-        session.add(Document(id=uuid.uuid4().hex, licence_id=event["licence_id"], created_at=now, **fields))
-        return "created"
+        created = Document(id=uuid.uuid4().hex, licence_id=event["licence_id"], created_at=now, **fields)
+        session.add(created)
+        return "created", created
     for name, value in fields.items():
         setattr(existing, name, value)
-    return "updated"
+    return "updated", existing
 
 
 async def _holder(session: AsyncSession, holder: dict, now: datetime) -> Holder:

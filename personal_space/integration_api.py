@@ -134,10 +134,9 @@ async def push_licence(request: web.Request, body: Licence) -> r200[EventResult]
         if not await record_event(session, request[CLIENT], body.event_id, "licence", now):
             return _result(body.event_id, False)
         event = {**body.model_dump(), "extra": body.model_extra or {}}
-        outcome = await documents.ingest_licence(session, request[CLIENT], event, now)
+        outcome, licence = await documents.ingest_licence(session, request[CLIENT], event, now)
         if outcome != "unchanged":
-            await reminders.plan_arrived_licence(session, body.licence_id, now.date(), now,
-                                                 app[keys.SETTINGS].notify_channel)
+            await reminders.plan_arrived_licence(session, licence, now.date(), now, app[keys.SETTINGS].notify_channel)
     return _result(body.event_id, True, outcome)
 
 

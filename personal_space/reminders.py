@@ -110,12 +110,11 @@ async def plan_licence_reminders(session: AsyncSession, today: date, now: dateti
     return queued
 
 
-async def plan_arrived_licence(session: AsyncSession, licence_id: str, today: date, now: datetime,
+async def plan_arrived_licence(session: AsyncSession, document: Document, today: date, now: datetime,
                                channel: str) -> int:
     """A licence that arrives (or is renewed) already past a stage is reminded of it at once:
     the planner only looks at the stages reached since its last round, which this one missed."""
-    document = await session.scalar(select(Document).where(Document.licence_id == licence_id))
-    if document is None or document.status != "valid" or document.valid_until is None:
+    if document.status != "valid" or document.valid_until is None:
         return 0
     left = (document.valid_until - today).days
     reached = [d for d in _stages_of(document.kind) if d >= left >= 0]
