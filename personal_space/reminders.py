@@ -100,7 +100,10 @@ async def plan_licence_reminders(session: AsyncSession, today: date, now: dateti
     # A licence reaches stage d on valid_until - d: look for those with valid_until in (since + d, today + d].
     windows = or_(*[and_(Document.valid_until > since + timedelta(days=d), Document.valid_until <= today + timedelta(days=d))
                     for d in all_stages])
-    rows = await session.scalars(select(Document).where(Document.status == "valid", windows))
+    # Only what has not yet expired: a planner that was down past a licence's last day has
+    # nothing to remind of ("还有-3天到期"), and the personal space shows it as 过期.
+    rows = await session.scalars(select(Document).where(Document.status == "valid", Document.valid_until >= today,
+                                                        windows))
     queued = 0
     for document in rows:
         left = (document.valid_until - today).days
@@ -150,7 +153,7 @@ async def plan_deferred_reminders(session: AsyncSession, today: date, now: datet
                          DeferredMaterial.due_date <= today + timedelta(days=d)) for d in DEFERRED_STAGES])
     rows = await session.execute(select(DeferredMaterial, Application)
                                  .join(Application, Application.application_no == DeferredMaterial.application_no)
-                                 .where(windows, Application.state.in_(ACTIVE)))
+                                 .where(windows, DeferredMaterial.due_date >= today, Application.state.in_(ACTIVE)))
     queued = 0
     for material, application in rows:
         left = (material.due_date - today).days

@@ -79,6 +79,26 @@ async def test_a_missed_week_gives_the_latest_stage_once(app_client, fake_wechat
                                       "食品经营许可证还有1天到期，请及时办理延续或换证"]
 
 
+async def test_a_planner_down_past_the_last_day_sends_no_reminder_of_a_day_gone_by(app_client, fake_wechat, post,
+                                                                                  clock):
+    app = app_client.app
+    await bind(post, "openid-alice", ALICE)
+    expiry = clock.today() + timedelta(days=10)
+    await post("/integration/v1/licences", licence(ALICE, "食品经营许可证", valid_until=expiry.isoformat()))
+    await post("/integration/v1/application-events", {
+        "application_no": "SX20261118000002", "query_password": "839201", "item_code": "KE-FOOD-01",
+        "item_name": "食品经营许可（新办）", "department": "市市场监管局", "promised_working_days": 10,
+        "applicant": {"type": "person", "id": ALICE["id_number"], "name": ALICE["name"]}, "event_id": "d2",
+        "state": "accepted", "occurred_at": clock.now().isoformat(),
+        "deferred_materials": [{"name": "健康证明", "due_date": expiry.isoformat()}]})
+    await day_by_day(app, clock, clock.today(), clock.today())
+    on(clock, expiry + timedelta(days=3))  # down from the first day on, back three days after both dates
+    await plan_due_reminders(app)
+    await outbox.run_once(app)
+    assert reminders(fake_wechat) == ["食品经营许可证还有10天到期，请及时办理延续或换证"]  # on arrival only
+    assert not [m for m in fake_wechat.subscribe_messages if m["template_id"] == TEMPLATES["deferred_material"]]
+
+
 async def test_a_licence_arriving_after_the_days_planning_is_reminded_of_its_stage_that_day(
         app_client, fake_wechat, post, clock):
     app = app_client.app
