@@ -48,12 +48,27 @@ def numbered(options: list[str]) -> str:
     return "\n".join(f"{i}. {option}" for i, option in enumerate(options, 1))
 
 
+AGREE = {"1", "是", "是的", "好", "好的", "对", "对的", "确认", "确定", "可以", "可以的", "行", "没问题", "嗯", "嗯嗯", "ok"}
+
+
+def half_width(text: str) -> str:
+    """Full-width digits, letters and spaces as their ASCII forms (a phone keyboard in Chinese mode)."""
+    return "".join(chr(ord(c) - 0xFEE0) if "！" <= c <= "～" else " " if c == "\u3000" else c for c in text)
+
+
+def agrees(text: str) -> bool:
+    """Whether a reply says yes to a confirmation ("1", "好的", "确认"…)."""
+    return half_width(text).strip().rstrip("。.!！~～").lower() in AGREE
+
+
 def choice(text: str, options: list[str]) -> int | None:
-    """Which option a reply picks: its number (1-based, any width) or its exact label."""
-    answer = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789")).rstrip("。.、")
+    """Which option a reply picks: its number (1-based, any width), its exact label, or else the
+    one option whose label contains the reply ("满意" picks "满意", never "非常满意"; "匿名" is in
+    both anonymity options and so picks neither)."""
+    answer = half_width(text).strip().rstrip("。.、")
     if answer.isdigit() and 1 <= int(answer) <= len(options):
         return int(answer) - 1
-    for index, option in enumerate(options):
-        if answer and (answer == option or answer in option and len(answer) >= 2):
-            return index
-    return None
+    if answer in options:
+        return options.index(answer)
+    containing = [index for index, option in enumerate(options) if len(answer) >= 2 and answer in option]
+    return containing[0] if len(containing) == 1 else None

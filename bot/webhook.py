@@ -137,6 +137,10 @@ def incoming_from(fields: dict[str, str]) -> Incoming:
     content = fields.get("Content", "") if msg_type == "text" else ""
     if msg_type == "voice":  # WeChat's speech recognition, when the account has it on
         content = fields.get("Recognition", "")
+    if msg_type == "location":  # the place a user picked on WeChat's map: its name, then latitude and longitude
+        place = (fields.get("Label", "").strip()[:150], fields.get("Location_X", "").strip()[:20],
+                 fields.get("Location_Y", "").strip()[:20])
+        content = place[0] + (f"（{place[1]},{place[2]}）" if place[1] and place[2] else "")
     is_event = msg_type == "event"
     return Incoming(openid=openid, account=account, msg_type=msg_type, create_time=int(create_time),
                     content=content, event=fields.get("Event") if is_event else None,

@@ -89,7 +89,8 @@ class User:
     def __init__(self, client, openid: str):
         self.client, self.openid = client, openid
 
-    async def say(self, text: str, *, msg_type: str = "text", event: str | None = None, key: str | None = None) -> str:
+    async def say(self, text: str, *, msg_type: str = "text", event: str | None = None, key: str | None = None,
+                  fields: dict | None = None) -> str:
         now = int(self.client.server.app[keys.CLOCK].now().timestamp())
         if msg_type == "event":
             xml = event_message(self.openid, ACCOUNT, event, create_time=now, event_key=key)
@@ -97,7 +98,7 @@ class User:
             xml = text_message(self.openid, ACCOUNT, text, msg_id=new_msg_id(), create_time=now)
         else:
             xml = message_xml({"ToUserName": ACCOUNT, "FromUserName": self.openid, "CreateTime": now,
-                               "MsgType": msg_type, "MsgId": new_msg_id()})
+                               "MsgType": msg_type, "MsgId": new_msg_id(), **(fields or {})})
         query, body = self.client.credentials.sign(xml, timestamp=now, openid=self.openid)
         response = await self.client.post("/wechat", params=query, data=body)
         assert response.status == 200, await response.text()

@@ -8,7 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from bot import conversation
-from bot.texts import NEED_BINDING
+from bot.flows.complaint import ANONYMITY
+from bot.texts import NEED_BINDING, agrees, choice
+from core.ratings import LEVELS
 from core import keys
 from core.clock import SHANGHAI
 from core.db import transaction
@@ -62,6 +64,29 @@ async def test_complaint_filing_gives_a_ticket_with_its_due_date(alice, bot, clo
     assert ticket.citizen_id == ALICE["id_number"] and ticket.location == "滨江路88号" and ticket.channel == "wechat"
 
 
+async def test_a_place_picked_on_the_map_and_everyday_answers_are_understood(alice, bot, clock):
+    clock.set(datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI))
+    await alice.say("我要投诉，小区楼下的烧烤店每天营业到凌晨两点，油烟噪音扰民")
+    place = {"Location_X": "30.391", "Location_Y": "114.894", "Scale": "15", "Label": "湖北省鄂州市滨江路88号"}
+    assert "138****" in await alice.say("", msg_type="location", fields=place)
+    assert "匿名" in await alice.say("好的")  # the phone on record is fine
+    assert "请回复序号" in await alice.say("匿名")  # in both options: which one is asked, not guessed
+    assert "对承办单位匿名：是" in await alice.say("２")
+    assert "GD20261123000001" in await alice.say("确认")
+    async with transaction(bot.server.app) as session:
+        ticket = await session.get(Ticket, "GD20261123000001")
+    assert (ticket.location, ticket.anonymous) == ("湖北省鄂州市滨江路88号（30.391,114.894）", True)
+
+
+def test_a_reply_picks_the_option_it_names_not_a_longer_one_containing_it():
+    levels = list(LEVELS)
+    assert [choice(answer, levels) for answer in ("满意", "非常满意", "不满意", "基本", "５", "6", "很好")] == [
+        1, 0, 3, 2, 4, None, None]
+    assert choice("匿名", ANONYMITY) is None and choice("不匿名", ANONYMITY) == 0
+    assert all(agrees(yes) for yes in ("1", "１", "好的", "可以的", "确认。", "OK"))
+    assert not any(agrees(no) for no in ("不", "13912345678", "换号", ""))
+
+
 async def test_an_unbound_user_files_with_a_phone_and_checks_status_by_phone(user, bot):
     assert "请描述" in await user.say("我要投诉")
     assert "地点" in await user.say("公交站台的顶棚破了好几个月，下雨天没法等车")
@@ -110,7 +135,7 @@ async def test_progress_lookup_with_the_query_password(user, bot, clock):
     assert (await signed(bot, "/integration/v1/application-events", body, now=clock.now().timestamp())).status == 200
     assert "查询密码" in await user.say("查询办件SX20261105000123的进度")
     assert "不正确" in await user.say("000000")
-    answer = await user.say("839201")
+    answer = await user.say("８３９２０１")  # typed on a full-width keyboard
     assert "已受理" in answer and "承诺办结日：11月19日" in answer
     async with transaction(bot.server.app) as session:
         read = await session.scalar(select(AccessRecord).where(AccessRecord.subject_id == ALICE["id_number"]))
@@ -163,7 +188,7 @@ async def test_a_bound_user_is_told_what_the_government_already_holds(alice, bot
     assert "居民身份证（已有，免提交）" in reply and "政府已掌握" in reply
 
 
-async def _answered_ticket(bot, user: User) -> str:
+async def _answered_ticket(bot, user: User, reply: str = "已通知路灯管理所，三日内修复。") -> str:
     """A complaint filed through the bot and answered by the hotline."""
     from hotline import tickets
     from hotline.service import context
@@ -177,8 +202,18 @@ async def _answered_ticket(bot, user: User) -> str:
     async with transaction(app) as session:
         ticket = await tickets.get_ticket(session, number, tickets.Actor("agent", "agent01", "王芳"), for_update=True)
         await tickets.perform(session, ticket, tickets.Actor("agent", "agent01", "王芳"), "answer",
-                              {"reply": "已通知路灯管理所，三日内修复。"}, context(app))
+                              {"reply": reply}, context(app))
     return number
+
+
+async def test_a_long_answer_fits_one_reply_and_only_its_bound_filer_is_offered_rating(alice, user, bot):
+    number = await _answered_ticket(bot, alice, reply="经现场核查，" + "已协调路灯管理所逐段排查线路并更换灯具。" * 60)
+    own = await alice.say(f"{number}办得怎么样了")
+    assert len(own.encode()) <= 2048 and "……" in own and "小程序" in own and "评价" in own
+    assert "手机号" in await user.say(f"{number}办得怎么样了")
+    by_phone = await user.say("13800138000")
+    assert "当前状态：已答复" in by_phone and len(by_phone.encode()) <= 2048
+    assert "评价" not in by_phone  # rating needs the binding: not offered to one who gave the phone
 
 
 async def test_rating_an_answer_with_a_reason_for_a_bad_level(alice, bot):
@@ -187,7 +222,7 @@ async def test_rating_an_answer_with_a_reason_for_a_bad_level(alice, bot):
     assert "已答复" in status and "三日内修复" in status
     ask = await alice.say("我要评价")
     assert number in ask and "非常不满意" in ask
-    assert "原因" in await alice.say("4")
+    assert "原因" in await alice.say("不满意")
     assert "重新办理" in await alice.say("路灯到现在还是不亮")
     async with transaction(bot.server.app) as session:
         rating = await session.scalar(select(TicketRating).where(TicketRating.ticket_no == number))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from bot.texts import choice, numbered
+from bot.texts import agrees, choice, numbered
 from bot.turn import Turn
 from core.db import transaction
 from core.identity import mask_phone
@@ -61,7 +61,7 @@ async def location_given(turn: Turn) -> str:
 
 
 async def contact_given(turn: Turn) -> str:
-    if choice(turn.text, ["确认"]) == 0 or turn.text in ("是", "好", "对", "确认", "可以"):
+    if agrees(turn.text):
         return _ask_anonymity(turn)
     return await phone_given(turn)
 
@@ -93,7 +93,7 @@ async def anonymity_given(turn: Turn) -> str:
 
 
 async def confirmed(turn: Turn) -> str:
-    if not (turn.text in ("1", "１", "确认", "提交", "是", "好") or choice(turn.text, ["确认提交"]) == 0):
+    if not (agrees(turn.text) or choice(turn.text, ["确认提交"]) == 0):
         return "确认提交请回复1，放弃请回复“取消”。"
     data, ctx = turn.conversation.data, context(turn.app)
     async with transaction(turn.app) as session:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.flows import answer_with_secret
+from bot.texts import fit, half_width
 from bot.turn import Turn
 from core.db import transaction
 from personal_space import applications, people
@@ -48,7 +49,7 @@ async def password_given(turn: Turn) -> str:
         await applications.note_password_read(session, application, await turn.person(session), "微信公众号", turn.now)
         return await _progress_text(session, application)
 
-    return await answer_with_secret(turn, applications.LOOKUPS, turn.text.strip()[:32], answer,
+    return await answer_with_secret(turn, applications.LOOKUPS, half_width(turn.text).strip()[:32], answer,
                                     wrong="办件编号或查询密码不正确，请重新输入查询密码（还可尝试{left}次）。",
                                     gave_up="办件编号或查询密码不正确，请核对受理回执后重新查询。")
 
@@ -67,7 +68,7 @@ async def _progress_text(session, application: Application) -> str:
         lines.append("最近进展：")
         lines += [f"• {e.occurred_at:%m月%d日 %H:%M} {applications.STATES[e.state]}" + (f"：{e.note}" if e.note else "")
                   for e in steps]
-    return "\n".join(lines)
+    return fit("\n".join(lines))  # the materials to supply may be many
 
 
 STEPS = {"number": number_given, "password": password_given}

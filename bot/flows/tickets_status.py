@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.flows import answer_with_secret
+from bot.texts import MINIAPP, fit
 from bot.turn import Turn
 from core.db import transaction
 from core.limits import FailureBudget
@@ -17,6 +18,7 @@ from hotline.service import context
 # sequence: without a budget, someone who knows a phone number could walk the numbers and read
 # every ticket filed with it (a 举报 included), three tries per conversation, forever.
 LOOKUPS = FailureBudget("bot:ticket-lookup", limit=10, window=600)
+REPLY_SHOWN = 500  # characters of the department's answer (up to 4,000) a chat reply shows
 
 
 async def start(turn: Turn, number: str | None) -> str:
@@ -50,7 +52,7 @@ async def _look_up(turn: Turn, number: str) -> str:
                 pass
     if ticket is not None:
         turn.conversation.leave()
-        return _status_text(turn, ticket)
+        return _status_text(turn, ticket, ratable=True)
     turn.conversation.enter("ticket_status", "phone", number=number, tries=0)
     return "为保护您的信息，请发送登记该工单时留下的手机号码。"
 
@@ -58,23 +60,25 @@ async def _look_up(turn: Turn, number: str) -> str:
 async def phone_given(turn: Turn) -> str:
     async def answer(session: AsyncSession, number: str, phone: str | None) -> str | None:
         ticket = await tickets.ticket_filed_with(session, number, phone)
-        return None if ticket is None else _status_text(turn, ticket)
+        # Rating needs the real-name binding: one who proved the ticket by its phone is not offered it.
+        return None if ticket is None else _status_text(turn, ticket, ratable=False)
 
     return await answer_with_secret(turn, LOOKUPS, turn.entities.phone, answer,
                                     wrong="工单编号或手机号码不正确，请重新发送手机号码。",
                                     gave_up="工单编号或手机号码不正确，请核对后重新查询。")
 
 
-def _status_text(turn: Turn, ticket: Ticket) -> str:
+def _status_text(turn: Turn, ticket: Ticket, *, ratable: bool) -> str:
     ctx = context(turn.app)
     lines = [f"工单 {ticket.number}（{ticket.type}）", f"当前状态：{rules.STATES[ticket.state]}"]
     if ticket.pending:
         lines.append(f"答复期限：{rules.due_text(ctx.calendar, ctx.today, ticket.due_date)}")
     if ticket.reply:
-        lines.append(f"答复：{ticket.reply}")
-        if ticket.state in rules.ANSWERED:
+        reply = ticket.reply if len(ticket.reply) <= REPLY_SHOWN else f"{ticket.reply[:REPLY_SHOWN]}……（{MINIAPP}）"
+        lines.append(f"答复：{reply}")
+        if ratable and ticket.state in rules.ANSWERED:
             lines.append("对答复满意吗？发送“评价”即可打分。")
-    return "\n".join(lines)
+    return fit("\n".join(lines))
 
 
 STEPS = {"number": number_given, "phone": phone_given}
