@@ -20,7 +20,7 @@ from personal_space import access_log, documents, people
 
 
 class MemberOut(BaseModel):
-    name: str
+    name: str = Field(description="姓名；经办人为授权时填写的姓名")
     id_number: str = Field(description="脱敏身份证号")
     role: Literal["legal_representative", "agent"]
     valid_until: date | None
@@ -49,9 +49,9 @@ async def space(request: web.Request, uscc: str, /) -> r200[SpaceOut] | r401[Err
                                 person.name, "企业空间", now)
     return json_response({"uscc": membership.uscc, "name": membership.name, "my_role": membership.role,
                           "documents": [document_out(d, today) for d in found],
-                          "members": [{"name": p.name, "id_number": mask_id_number(p.id_number), "role": m.role,
+                          "members": [{"name": name, "id_number": mask_id_number(m.id_number), "role": m.role,
                                        "valid_until": m.valid_until.isoformat() if m.valid_until else None}
-                                      for m, p in members]})
+                                      for m, name in members]})
 
 
 class GrantRequest(BaseModel):

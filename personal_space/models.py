@@ -55,6 +55,9 @@ class EnterpriseMember(Base):
     role: Mapped[str] = mapped_column(String(32))  # legal_representative | agent
     valid_until: Mapped[date | None] = mapped_column(Date)
     granted_by: Mapped[str | None] = mapped_column(String(18))
+    # The agent's name as the legal representative typed it, and the only one shown to them: the
+    # name on record for that ID number is not theirs to learn (or whether there is one).
+    granted_name: Mapped[str | None] = mapped_column(String(64))
     granted_at: Mapped[datetime] = mapped_column(AwareDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 

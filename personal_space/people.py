@@ -194,14 +194,16 @@ async def grant_agent(session: AsyncSession, uscc: str, by: str, id_number: str,
     await require_membership(session, uscc, by, today, role=LEGAL_REPRESENTATIVE)
     if valid_until < today:
         raise InvalidInput("授权截止日期不能早于今天", code="invalid_grant_end")
-    agent_id = id_number_or_error(id_number)
+    agent_id, name = id_number_or_error(id_number), name.strip()
+    if not name:
+        raise InvalidInput("请填写经办人姓名", code="agent_name_required")
     if agent_id == by:
         raise Conflict("法定代表人无需给自己授权", code="grant_to_self")
     # A known person keeps the name the identity provider confirmed: a grantor's typing never renames them.
     await _get_or_insert(session, Person, agent_id, id_number=agent_id, name=name, created_at=now, updated_at=now)
     await _end_grants(session, uscc, agent_id, now)
     member = EnterpriseMember(uscc=uscc, id_number=agent_id, role=AGENT, valid_until=valid_until, granted_by=by,
-                              granted_at=now)
+                              granted_name=name, granted_at=now)
     session.add(member)
     return member
 
@@ -223,8 +225,10 @@ async def _end_grants(session: AsyncSession, uscc: str, id_number: str, now: dat
     return len(grants)
 
 
-async def members(session: AsyncSession, uscc: str, today: date) -> list[tuple[EnterpriseMember, Person]]:
-    rows = await session.execute(select(EnterpriseMember, Person)
+async def members(session: AsyncSession, uscc: str, today: date) -> list[tuple[EnterpriseMember, str]]:
+    """The enterprise's members today, each with the name its legal representative may see: an
+    agent's as it was typed at the grant (grants before that was kept show the name on record)."""
+    rows = await session.execute(select(EnterpriseMember, Person.name)
                                  .join(Person, Person.id_number == EnterpriseMember.id_number)
                                  .where(EnterpriseMember.uscc == uscc).order_by(EnterpriseMember.id))
-    return [(m, p) for m, p in rows if _active(m, today)]
+    return [(m, name if m.granted_name is None else m.granted_name) for m, name in rows if _active(m, today)]

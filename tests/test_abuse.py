@@ -40,6 +40,7 @@ from tests.hotline_helpers import (  # noqa: F401 - fixtures
     PASSWORD, Desk, add_staff, alice, as_citizen, file_ticket, hotline_client,
 )
 from tests.bot_helpers import ACCOUNT, User, WeChat, bot, safe  # noqa: F401 - bot and safe are fixtures
+from tests.identity_numbers import id_check_char
 from tests.personal_space_helpers import (  # noqa: F401 - app_client is a fixture
     ALICE, BOB, CAROL, COMPANY, ELIC, IDP, SECRETS, app_client, bind, event_id, licence, login, signed, signed_request,
     signer,
@@ -207,8 +208,8 @@ async def test_the_bot_stops_walking_ticket_numbers_with_a_known_phone(bot):
     assert "当前状态" in await caller.say("13912345678")  # the caller's own lookup is not blocked
 
 
-async def test_a_legal_representative_cannot_rename_the_person_behind_an_agents_number(hotline_client, alice,
-                                                                                    as_citizen, clock):
+async def test_a_grant_neither_renames_the_person_behind_a_number_nor_tells_their_name(hotline_client, alice,
+                                                                                     as_citizen, clock):
     bob = await as_citizen("openid-bob", BOB)
     pushed = await signed(hotline_client, "/integration/v1/licences", licence(COMPANY, "营业执照", legal_representative={
         "id_number": ALICE["id_number"], "name": ALICE["name"]}), now=clock.now().timestamp())
@@ -218,8 +219,15 @@ async def test_a_legal_representative_cannot_rename_the_person_behind_an_agents_
                                               "valid_until": "2026-12-31"})
     assert granted.status == 201
     assert (await (await hotline_client.get("/api/v1/me", headers=bob)).json())["name"] == BOB["name"]
+    unknown = "42070419850505123" + id_check_char("42070419850505123")  # a number the service has never seen
+    assert (await hotline_client.post(f"/api/v1/enterprises/{COMPANY['id']}/members", headers=alice,
+                                      json={"id_number": unknown, "name": "探针", "valid_until": "2026-12-31"})).status == 201
+    blank = await hotline_client.post(f"/api/v1/enterprises/{COMPANY['id']}/members", headers=alice,
+                                      json={"id_number": CAROL["id_number"], "name": "  ", "valid_until": "2026-12-31"})
+    assert (blank.status, (await blank.json())["error"]["code"]) == (400, "agent_name_required")
     space = await (await hotline_client.get(f"/api/v1/enterprises/{COMPANY['id']}/space", headers=alice)).json()
-    assert [m["name"] for m in space["members"] if m["role"] == "agent"] == [BOB["name"]]
+    # What the grantor typed, for a known person and an unknown number alike: no name, no "known or not".
+    assert [m["name"] for m in space["members"] if m["role"] == "agent"] == ["冒用的名字", "探针"]
 
 
 # ── replaying a captured webhook request ──
