@@ -94,7 +94,8 @@ async def revoke(request: web.Request, uscc: str, /,
 class AccessOut(BaseModel):
     at: datetime
     reader_type: access_log.ReaderType = Field(
-        description="enterprise_member 企业成员、staff 工作人员、verifier 亮证核验、query_password 凭查询密码查询")
+        description="enterprise_member 企业成员、staff 工作人员、verifier 亮证核验、query_password 凭查询密码查询、"
+                    "contact_phone 凭登记手机号查询工单")
     reader: str = Field(description="读取者（脱敏）")
     resource: str
 

@@ -214,6 +214,10 @@ async def test_a_long_answer_fits_one_reply_and_only_its_bound_filer_is_offered_
     by_phone = await user.say("13800138000")
     assert "当前状态：已答复" in by_phone and len(by_phone.encode()) <= 2048
     assert "评价" not in by_phone  # rating needs the binding: not offered to one who gave the phone
+    async with transaction(bot.server.app) as session:
+        read = await session.scalar(select(AccessRecord).where(AccessRecord.subject_id == ALICE["id_number"],
+                                                               AccessRecord.reader_type == "contact_phone"))
+    assert (read.reader_name, read.resource) == ("未实名认证的用户", f"12345工单 {number}（微信公众号，凭登记手机号）")
 
 
 async def test_rating_an_answer_with_a_reason_for_a_bad_level(alice, bot):

@@ -13,6 +13,7 @@ from core.limits import FailureBudget
 from hotline import rules, tickets
 from hotline.models import Ticket
 from hotline.service import context
+from personal_space import access_log
 
 # Wrong phone numbers per WeChat user and per ticket in 10 minutes. Ticket numbers follow a daily
 # sequence: without a budget, someone who knows a phone number could walk the numbers and read
@@ -60,8 +61,15 @@ async def _look_up(turn: Turn, number: str) -> str:
 async def phone_given(turn: Turn) -> str:
     async def answer(session: AsyncSession, number: str, phone: str | None) -> str | None:
         ticket = await tickets.ticket_filed_with(session, number, phone)
+        if ticket is None:
+            return None
+        if ticket.citizen_id is not None:  # a bound citizen's ticket: the read goes in their access log
+            reader = await turn.person(session)
+            await access_log.record(session, "person", ticket.citizen_id, access_log.CONTACT_PHONE,
+                                    reader.id_number if reader else "", reader.name if reader else "未实名认证的用户",
+                                    f"12345工单 {ticket.number}（微信公众号，凭登记手机号）", turn.now)
         # Rating needs the real-name binding: one who proved the ticket by its phone is not offered it.
-        return None if ticket is None else _status_text(turn, ticket, ratable=False)
+        return _status_text(turn, ticket, ratable=False)
 
     return await answer_with_secret(turn, LOOKUPS, turn.entities.phone, answer,
                                     wrong="工单编号或手机号码不正确，请重新发送手机号码。",
