@@ -86,6 +86,7 @@ def _process_app(settings: Settings, clock: Clock | None, *middlewares) -> web.A
     app[keys.CALENDAR_HOOKS] = []
     app.cleanup_ctx.extend([database_context, _migrate_context, _state_context, calendar_context, wechat_context])
     hotline.setup_calendar_hook(app)
+    personal_space.setup_calendar_hook(app)
     health.setup(app)
     metrics.setup(app)
     return app

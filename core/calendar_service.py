@@ -40,7 +40,7 @@ async def sync_calendar_version(app: web.Application) -> bool:
         if row is not None and row.value == calendar.version:
             return False
         for hook in app[keys.CALENDAR_HOOKS]:
-            await hook(session, calendar)
+            await hook(session, calendar, app[keys.CLOCK].now())
         await system_state.write(session, VERSION_KEY, calendar.version, app[keys.CLOCK].now())
     log.info("calendar version applied", extra={"version": calendar.version,
                                                  "previous": None if row is None else row.value})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # these import core.keys themselves
     from intents.model import IntentModel  # noqa: F401 - named in an AppKey below
     from knowledge_base.service import LiveKnowledgeBase  # noqa: F401 - named in an AppKey below
 
-CalendarHook = Callable[[AsyncSession, "WorkingCalendar"], Awaitable[None]]
+CalendarHook = Callable[[AsyncSession, "WorkingCalendar", datetime], Awaitable[None]]  # (…, now)
 BotRespond = Callable[[web.Application, "Incoming"], Awaitable["Reply"]]
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -113,14 +113,15 @@ async def run_scan(app: web.Application) -> dict[str, int]:
     return counts
 
 
-async def recompute_provisional(session: AsyncSession, calendar: WorkingCalendar) -> None:
-    """Calendar hook: open tickets whose deadline was forecast get it from the new calendar."""
-    rows = await session.scalars(select(Ticket).where(Ticket.pending.is_(True), Ticket.due_provisional.is_(True))
-                                 .with_for_update())
+async def recompute_provisional(session: AsyncSession, calendar: WorkingCalendar, _now: datetime) -> None:
+    """Calendar hook: tickets whose deadline was forecast get it from the new calendar, answered
+    ones too (whether an answer was in time is judged against the real deadline). Only an open
+    ticket's card follows the new date: a closed one's cards are history."""
+    rows = await session.scalars(select(Ticket).where(Ticket.due_provisional.is_(True)).with_for_update())
     for ticket in rows:
         before = ticket.due_date
         tickets.set_deadline(ticket, calendar)
-        if ticket.due_date != before:
+        if ticket.pending and ticket.due_date != before:
             ticket.card, ticket.card_notified_on = "none", None  # the next scan raises what the new date calls for
 
 

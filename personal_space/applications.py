@@ -154,12 +154,27 @@ def _recompute(application: Application, events: list[ApplicationEvent], calenda
     accepted = next((e for e in events if e.state == "accepted"), None)
     application.accepted_on = accepted.occurred_at.date() if accepted else None
     application.updated_at = now
-    if accepted is None or application.promised_working_days is None:
-        application.due_date, application.due_provisional = None, False
-        return
+    application.due_date, application.due_provisional = _due(application, events, calendar, now)
+
+
+def _due(application: Application, events: list[ApplicationEvent], calendar: WorkingCalendar,
+         now: datetime) -> tuple[date | None, bool]:
+    """The promised date (the working days paused while suspended added on) and whether it is a forecast."""
+    if application.accepted_on is None or application.promised_working_days is None:
+        return None, False
     paused = _paused_working_days(events, calendar, now)
     deadline = calendar.deadline(application.accepted_on, application.promised_working_days + paused)
-    application.due_date, application.due_provisional = deadline.due_date, deadline.provisional
+    return deadline.due_date, deadline.provisional
+
+
+async def recompute_provisional(session: AsyncSession, calendar: WorkingCalendar, now: datetime) -> None:
+    """Calendar hook: applications whose promised date was forecast get it from the new calendar."""
+    rows = list(await session.scalars(select(Application).where(Application.due_provisional.is_(True))
+                                      .with_for_update()))
+    history = await timelines(session, [application.application_no for application in rows])
+    for application in rows:
+        application.due_date, application.due_provisional = _due(application, history[application.application_no],
+                                                                 calendar, now)
 
 
 def _paused_working_days(events: list[ApplicationEvent], calendar: WorkingCalendar, now: datetime) -> int:

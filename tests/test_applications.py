@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.calendar_service import refresh_calendar
 from tests.personal_space_helpers import (  # noqa: F401 - app_client is a fixture
     ALICE, BOB, app_client, citizen, event_id, signed, signer,
 )
@@ -88,6 +89,17 @@ async def test_suspension_pauses_the_promised_date(app_client, push, alice):
     await push("in_review", "2026-11-12T09:00:00+08:00")
     body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
     assert body["due_date"] == "2026-11-23"  # 19 November plus the 2 working days suspended (11th, 12th)
+
+
+async def test_a_forecast_promised_date_follows_the_published_calendar(app_client, push, alice, calendar_file):
+    await push("accepted", "2026-12-22T10:00:00+08:00")  # 10 working days: 12-23..12-31 are 7
+    body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
+    assert (body["due_date"], body["due_provisional"]) == ("2027-01-06", True)  # forecast: only 01-01 off
+    calendar_file.write_text("years:\n  2027:\n    published: true\n    source: 测试用安排\n    holidays:\n"
+                             "      - {from: 2027-01-01, to: 2027-01-04, name: 元旦}\n", encoding="utf-8")
+    await refresh_calendar(app_client.server.app)
+    body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
+    assert (body["due_date"], body["due_provisional"]) == ("2027-01-07", False)  # 01-05, 01-06, 01-07
 
 
 async def test_supplement_notice_lists_every_missing_item_and_closes_when_done(app_client, push, alice):

@@ -34,7 +34,7 @@ async def deadline(client, start: str, days: int) -> dict:
 async def test_an_override_change_reaches_the_api_and_runs_the_hooks_once(aiohttp_client, make_settings, calendar_file):
     calls: list[str] = []
 
-    async def recompute(session, calendar):
+    async def recompute(session, calendar, now):
         calls.append(calendar.version)  # a real hook would UPDATE provisional deadlines here
 
     app = create_app(make_settings())
@@ -60,7 +60,7 @@ async def test_an_override_change_reaches_the_api_and_runs_the_hooks_once(aiohtt
 async def test_a_second_process_does_not_recompute_again(aiohttp_client, make_settings):
     calls: list[str] = []
 
-    async def recompute(session, calendar):
+    async def recompute(session, calendar, now):
         calls.append(calendar.version)
 
     first = create_app(make_settings())

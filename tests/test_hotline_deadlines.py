@@ -190,7 +190,7 @@ years:
 """
 
 
-async def test_a_calendar_update_recomputes_the_provisional_deadlines_of_open_tickets_only(
+async def test_a_calendar_update_recomputes_the_provisional_deadlines_answered_or_not(
         hotline_client, desk, clock, calendar_file):
     app = hotline_client.server.app
     settled = (await accepted_on(desk, clock, "2026-12-18"))["number"]  # 12-21..12-25: due 12-25, published
@@ -214,8 +214,8 @@ async def test_a_calendar_update_recomputes_the_provisional_deadlines_of_open_ti
     assert (deadline["due_date"], deadline["provisional"]) == ("2027-01-20", False)
     row = await stored(hotline_client, settled)
     assert (row.due_date, row.due_provisional) == (date(2026, 12, 25), False)
-    row = await stored(hotline_client, answered)  # answered: its deadline is history, left as it was
-    assert (row.due_date, row.due_provisional) == (date(2027, 1, 5), True)
+    row = await stored(hotline_client, answered)  # answered: judged in time against the real deadline
+    assert (row.due_date, row.due_provisional) == (date(2027, 1, 6), False)
 
 
 # --- extension and 重办 ---------------------------------------------------------------------------
