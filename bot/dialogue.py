@@ -2,7 +2,8 @@
 
 Order of precedence: "取消"/"退出" leaves any flow (or an open handoff); a user in a handoff
 keeps talking to people; events (subscribe, menu clicks) enter flows; a user in a flow gives
-its next answer; otherwise the message is understood (intents) and starts a flow. A reading
+its next answer, unless the message plainly asks for something else (转人工, another number, a
+complaint: `_leaving_for`); otherwise the message is understood (intents) and starts a flow. A reading
 that is not confident enough asks which of the likely readings was meant.
 """
 
@@ -19,11 +20,13 @@ from bot.texts import CANCELLED, HELP, NOT_UNDERSTOOD, UNSUPPORTED, WELCOME, cho
 from bot.turn import Turn
 from core import keys
 from intents.entities import Entities
-from intents.understanding import Reading, Target, understand
+from intents.understanding import Reading, Target, Understanding, understand
 
 log = logging.getLogger("bot")
 
 SURE = 0.75  # a guide reading below this, with other candidates, is asked about
+SURE_TO_LEAVE = 0.95  # a message in a flow is read as a new request only this surely (`_leaving_for`)
+FREE_TEXT = {("complaint", "content"), ("complaint", "location"), ("rating", "reason")}  # steps that take any text
 CANCEL_WORDS = {"取消", "退出", "算了", "不办了", "结束", "返回"}
 STEPS = {"guide": guide.STEPS, "progress": progress.STEPS, "complaint": complaint.STEPS,
          "ticket_status": tickets_status.STEPS, "rating": rating.STEPS}
@@ -78,6 +81,10 @@ async def _route(turn: Turn) -> str | Reply:
     if flow == "clarify":
         return await _clarified(turn)
     if flow is not None and (incoming.msg_type in ("text", "voice") and turn.text or (flow, turn.conversation.step) == ("complaint", "location")):
+        leaving = _leaving_for(turn) if turn.text else None
+        if leaving is not None:
+            turn.conversation.leave()
+            return await _start(turn, leaving.intent, leaving.target, **_numbers(leaving.entities))
         return await STEPS[flow][turn.conversation.step](turn)
     if incoming.msg_type not in ("text", "voice") or not turn.text:  # voice: WeChat's recognised text
         return UNSUPPORTED.get(incoming.msg_type, "收到。目前我只能读懂文字，请用文字告诉我您要办理的事情。")
@@ -89,6 +96,28 @@ async def _route(turn: Turn) -> str | Reply:
         main = Reading(understood.intent, understood.confidence, understood.target)
         return _clarify(turn, [main, *understood.alternatives], understood.entities)
     return await _start(turn, understood.intent, understood.target, **_numbers(understood.entities))
+
+
+def _leaving_for(turn: Turn) -> Understanding | None:
+    """A message in the middle of a flow that plainly starts something else, read so: a call for
+    a person (any step), an application or ticket number where none of that kind is asked for, or
+    a complaint said in full outside the complaint flow. Steps that take free text (a complaint's
+    content or place, a rating's reason) give way only to the call for a person; None is the
+    step's own answer."""
+    flow, step = turn.conversation.flow, turn.conversation.step
+    understood = understand(turn.text, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
+    if understood.confidence < SURE_TO_LEAVE:
+        return None
+    if understood.intent == "handoff":
+        return understood
+    if (flow, step) in FREE_TEXT:
+        return None
+    numbers = understood.entities
+    if understood.intent == "progress_query" and numbers.application_no and (flow, step) != ("progress", "number") \
+            or understood.intent == "complaint_status" and numbers.ticket_no and (flow, step) != ("ticket_status", "number") \
+            or understood.intent == "complaint_file" and flow != "complaint" and len(turn.text) >= 6:
+        return understood
+    return None
 
 
 def _numbers(entities: Entities) -> dict[str, str | None]:

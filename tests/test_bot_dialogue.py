@@ -107,6 +107,15 @@ async def test_cancel_leaves_any_flow(user):
     assert (await user.say("你好")).startswith("您好！有什么可以帮您")  # read anew, not as the flow's next answer
 
 
+async def test_a_plain_new_request_in_the_middle_of_a_flow_leaves_it(user):
+    assert "请问" in await user.say("我要开饭店需要什么材料")
+    assert "查询密码" in await user.say("查询办件SX20261105000999")  # not "请回复序号"
+    assert "手机号" in await user.say("GD20261122000001")  # a ticket number at the password step
+    assert "地点" in await user.say("我要投诉小区门口的烧烤店每天营业到凌晨")
+    assert "手机号" in await user.say("市民之家")  # a place, though it reads a little like a complaint
+    assert await user.say("转人工") == "[transfer]"
+
+
 async def test_handoff_opens_a_queue_entry_with_the_transcript(user, bot):
     await user.say("你好")
     assert await user.say("转人工") == "[transfer]"
