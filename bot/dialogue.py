@@ -72,12 +72,16 @@ async def _route(turn: Turn) -> str | Reply:
         return await _event(turn)
     if turn.text in CANCEL_WORDS:
         ended = await handoff.end(turn)
+        if ended:  # what was said during it (a menu's flow) is the ended handoff's, not the next one's
+            turn.conversation.transcript = turn.conversation.transcript[-1:]
         turn.conversation.leave()
         return "已结束人工服务。" + CANCELLED if ended else CANCELLED
-    relayed = await handoff.relay(turn)
+    flow = turn.conversation.flow
+    # In a handoff the user's words go to people, but a flow they started from the menu since
+    # takes its own answers first.
+    relayed = await handoff.relay(turn) if flow is None else None
     if relayed is not None:
         return relayed
-    flow = turn.conversation.flow
     if flow == "clarify":
         return await _clarified(turn)
     if flow is not None and (incoming.msg_type in ("text", "voice") and turn.text or (flow, turn.conversation.step) == ("complaint", "location")):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import conversation
-from bot.flows.complaint import ANONYMITY
+from bot.flows.complaint import ANONYMITY, type_of
 from bot.texts import NEED_BINDING, agrees, choice
 from core.ratings import LEVELS
 from core import keys
@@ -87,6 +87,11 @@ def test_a_reply_picks_the_option_it_names_not_a_longer_one_containing_it():
     assert not any(agrees(no) for no in ("不", "13912345678", "换号", ""))
 
 
+def test_the_kind_of_request_is_the_one_named_outright():
+    assert [type_of(text) for text in ("我要投诉小区噪音扰民，请帮忙处理一下", "楼道灯坏了请帮忙修一下", "我要举报非法采砂",
+                                        "建议在公交站增设雨棚", "路面塌陷了")] == ["投诉", "求助", "举报", "建议", "投诉"]
+
+
 async def test_an_unbound_user_files_with_a_phone_and_checks_status_by_phone(user, bot):
     assert "请描述" in await user.say("我要投诉")
     assert "地点" in await user.say("公交站台的顶棚破了好几个月，下雨天没法等车")
@@ -126,6 +131,8 @@ async def test_handoff_opens_a_queue_entry_with_the_transcript(user, bot):
     assert [handoff.transcript[0]["text"], handoff.transcript[2]["text"]] == ["你好", "转人工"]
     assert "人工客服" in handoff.transcript[3]["text"]
     assert await user.say("我的社保卡丢了怎么办") == "[transfer]"  # relayed while the handoff is open
+    assert "办件编号" in await user.say("", msg_type="event", event="CLICK", key="MENU_PROGRESS")
+    assert "查询密码" in await user.say("SX20261105000999")  # the menu's flow takes its answer, not the agents
     assert "已结束人工服务" in await user.say("退出")
     await user.say("你好")
     assert await user.say("转人工") == "[transfer]"

@@ -21,13 +21,16 @@ ANONYMITY = ["不匿名", "对承办单位匿名（热线仍可见，以便回�
 SKIP = {"跳过", "无", "没有", "不知道", "略"}
 
 
-def _type_of(text: str) -> str:
+def type_of(text: str) -> str:
+    """The kind of 诉求 a message names; "投诉" said outright wins over a word in passing ("请帮忙处理")."""
+    if "投诉" in text:
+        return "投诉"
     return next((kind for word, kind in _TYPES if word in text), "投诉")
 
 
 async def start(turn: Turn) -> str:
     text = turn.text
-    turn.conversation.enter("complaint", "content", type=_type_of(text))
+    turn.conversation.enter("complaint", "content", type=type_of(text))
     if len(_TRIGGER.sub("", text)) >= 6:  # says what happened, not only "我要投诉"
         return _take_content(turn, text)
     return "请描述您要反映的问题：发生了什么、持续多久、希望怎样解决。（回复“取消”退出）"
