@@ -77,7 +77,7 @@ async def _state_context(app: web.Application) -> AsyncIterator[None]:
 
 def _process_app(settings: Settings, clock: Clock | None, *middlewares) -> web.Application:
     """What every process has, serving or working: its settings and clock, the database, the state
-    store, the working-day calendar (and the hook that moves stored deadlines with it), the WeChat
+    store, the working-day calendar (and the hooks that move stored deadlines with it), the WeChat
     client, /healthz, /readyz and /metrics."""
     app = web.Application(middlewares=[request_id_middleware, error_middleware, *middlewares],
                           client_max_size=settings.max_body_bytes)

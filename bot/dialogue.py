@@ -1,7 +1,7 @@
 """What the bot says: `respond(app, incoming)` routes one message to a flow.
 
-Order of precedence: "取消"/"退出" leaves any flow (or an open handoff); a user in a handoff
-keeps talking to people; events (subscribe, menu clicks) enter flows; a user in a flow gives
+Order of precedence: "取消"/"退出" leaves any flow (and an open handoff); a user in a handoff
+keeps talking to people, except to answer a flow they started from the menu since; events (subscribe, menu clicks) enter flows; a user in a flow gives
 its next answer, unless the message plainly asks for something else (转人工, another number, a
 complaint: `_leaving_for`); otherwise the message is understood (intents) and starts a flow. A reading
 that is not confident enough asks which of the likely readings was meant.
@@ -27,6 +27,7 @@ log = logging.getLogger("bot")
 SURE = 0.75  # a guide reading below this, with other candidates, is asked about
 SURE_TO_LEAVE = 0.95  # a message in a flow is read as a new request only this surely (`_leaving_for`)
 FREE_TEXT = {("complaint", "content"), ("complaint", "location"), ("rating", "reason")}  # steps that take any text
+HANDOFF_WORDS = {"转人工", "人工", "人工客服", "转人工客服", "人工服务", "找人工", "我要人工", "真人"}  # a call in a free-text step
 CANCEL_WORDS = {"取消", "退出", "算了", "不办了", "结束", "返回"}
 STEPS = {"guide": guide.STEPS, "progress": progress.STEPS, "complaint": complaint.STEPS,
          "ticket_status": tickets_status.STEPS, "rating": rating.STEPS}
@@ -109,17 +110,19 @@ def _leaving_for(turn: Turn) -> Understanding | None:
     content or place, a rating's reason) give way only to the call for a person; None is the
     step's own answer."""
     flow, step = turn.conversation.flow, turn.conversation.step
+    free_text = (flow, step) in FREE_TEXT
+    if free_text and turn.text.rstrip("。.!！") not in HANDOFF_WORDS:  # "人工客服态度差" is content, not a call
+        return None
     understood = understand(turn.text, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
-    if understood.confidence < SURE_TO_LEAVE:
-        return None
-    if understood.intent == "handoff":
-        return understood
-    if (flow, step) in FREE_TEXT:
-        return None
+    if understood.intent == "handoff" and understood.confidence >= SURE_TO_LEAVE or free_text:
+        return understood if understood.intent == "handoff" else None
     numbers = understood.entities
-    if understood.intent == "progress_query" and numbers.application_no and (flow, step) != ("progress", "number") \
-            or understood.intent == "complaint_status" and numbers.ticket_no and (flow, step) != ("ticket_status", "number") \
-            or understood.intent == "complaint_file" and flow != "complaint" and len(turn.text) >= 6:
+    if understood.confidence >= SURE and (  # a number named is strong evidence of itself
+            understood.intent == "progress_query" and numbers.application_no and (flow, step) != ("progress", "number")
+            or understood.intent == "complaint_status" and numbers.ticket_no and (flow, step) != ("ticket_status", "number")):
+        return understood
+    if understood.intent == "complaint_file" and understood.confidence >= SURE_TO_LEAVE and flow != "complaint" \
+            and len(turn.text) >= 6:
         return understood
     return None
 

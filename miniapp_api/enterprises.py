@@ -70,7 +70,7 @@ async def grant(request: web.Request, uscc: str, /, body: GrantRequest
         person = await people.require_person(db, session.openid)
         member = await people.grant_agent(db, uscc.upper(), person.id_number, body.id_number, body.name,
                                           body.valid_until, app[keys.CLOCK].now())
-    return json_response({"name": body.name, "id_number": mask_id_number(member.id_number), "role": member.role,
+    return json_response({"name": member.granted_name, "id_number": mask_id_number(member.id_number), "role": member.role,
                           "valid_until": member.valid_until.isoformat()}, status=201)
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from personal_space.models import AccessRecord
 
 # Who read (AccessRecord.reader_type): a member of the enterprise, hotline or department staff, a
-# clerk checking a 亮证 code, or whoever gave an application's query password.
+# clerk checking a 亮证 code, whoever gave an application's query password, or whoever read a
+# ticket in the chat by the phone it was filed with.
 ENTERPRISE_MEMBER, STAFF, VERIFIER, QUERY_PASSWORD = "enterprise_member", "staff", "verifier", "query_password"
 CONTACT_PHONE = "contact_phone"  # a ticket read in the chat by the phone it was filed with
 READER_TYPES = (ENTERPRISE_MEMBER, STAFF, VERIFIER, QUERY_PASSWORD, CONTACT_PHONE)

@@ -83,13 +83,15 @@ def test_a_reply_picks_the_option_it_names_not_a_longer_one_containing_it():
     assert [choice(answer, levels) for answer in ("满意", "非常满意", "不满意", "基本", "５", "6", "很好")] == [
         1, 0, 3, 2, 4, None, None]
     assert choice("匿名", ANONYMITY) is None and choice("不匿名", ANONYMITY) == 0
+    assert choice(ANONYMITY[1], ANONYMITY) == 1 and choice("①", ANONYMITY) is None  # full-width punctuation kept
     assert all(agrees(yes) for yes in ("1", "１", "好的", "可以的", "确认。", "OK"))
     assert not any(agrees(no) for no in ("不", "13912345678", "换号", ""))
 
 
 def test_the_kind_of_request_is_the_one_named_outright():
     assert [type_of(text) for text in ("我要投诉小区噪音扰民，请帮忙处理一下", "楼道灯坏了请帮忙修一下", "我要举报非法采砂",
-                                        "建议在公交站增设雨棚", "路面塌陷了")] == ["投诉", "求助", "举报", "建议", "投诉"]
+                                        "建议在公交站增设雨棚", "路面塌陷了", "我要举报非法采砂，投诉了好几次没用")] == [
+        "投诉", "求助", "举报", "建议", "投诉", "举报"]
 
 
 async def test_an_unbound_user_files_with_a_phone_and_checks_status_by_phone(user, bot):
@@ -119,6 +121,11 @@ async def test_a_plain_new_request_in_the_middle_of_a_flow_leaves_it(user):
     assert "地点" in await user.say("我要投诉小区门口的烧烤店每天营业到凌晨")
     assert "手机号" in await user.say("市民之家")  # a place, though it reads a little like a complaint
     assert await user.say("转人工") == "[transfer]"
+    await user.say("退出")
+    assert "请描述" in await user.say("我要投诉")
+    assert "地点" in await user.say("12345人工客服态度恶劣，挂我电话")  # content that names 人工, not a call for one
+    assert "办件编号" in await user.say("", msg_type="event", event="CLICK", key="MENU_PROGRESS")
+    assert "手机号" in await user.say("GD20261118000042办得怎么样了")  # the welcome's own example leaves the flow
 
 
 async def test_handoff_opens_a_queue_entry_with_the_transcript(user, bot):
@@ -226,6 +233,7 @@ async def test_a_long_answer_fits_one_reply_and_only_its_bound_filer_is_offered_
     number = await _answered_ticket(bot, alice, reply="经现场核查，" + "已协调路灯管理所逐段排查线路并更换灯具。" * 60)
     own = await alice.say(f"{number}办得怎么样了")
     assert len(own.encode()) <= 2048 and "……" in own and "小程序" in own and "评价" in own
+    assert await alice.say("我的工单办得怎么样了") == own  # no number: her latest
     assert "手机号" in await user.say(f"{number}办得怎么样了")
     by_phone = await user.say("13800138000")
     assert "当前状态：已答复" in by_phone and len(by_phone.encode()) <= 2048

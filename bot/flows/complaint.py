@@ -16,15 +16,14 @@ from hotline.tickets import Actor, NewTicket
 
 # Words that only say "I want to complain": a message of just these has no content yet.
 _TRIGGER = re.compile(r"我要|我想|要|想|投诉|举报|反映|建议|求助|咨询|12345|一下|问题|情况|热线|帮我|请|你好|您好|[，,。.!！？?\s]")
-_TYPES = (("举报", "举报"), ("建议", "建议"), ("求助", "求助"), ("帮忙", "求助"), ("咨询", "咨询"))
+# The first named wins: 举报 and 投诉 said outright before a word in passing ("请帮忙处理").
+_TYPES = (("举报", "举报"), ("投诉", "投诉"), ("建议", "建议"), ("求助", "求助"), ("帮忙", "求助"), ("咨询", "咨询"))
 ANONYMITY = ["不匿名", "对承办单位匿名（热线仍可见，以便回访）"]
 SKIP = {"跳过", "无", "没有", "不知道", "略"}
 
 
 def type_of(text: str) -> str:
-    """The kind of 诉求 a message names; "投诉" said outright wins over a word in passing ("请帮忙处理")."""
-    if "投诉" in text:
-        return "投诉"
+    """The kind of 诉求 a message names (`_TYPES`), 投诉 when it names none."""
     return next((kind for word, kind in _TYPES if word in text), "投诉")
 
 

@@ -29,7 +29,7 @@ async def start(turn: Turn, number: str | None) -> str:
             latest = await tickets.citizen_tickets(session, person.id_number, limit=1) if person else []
         if latest:
             turn.conversation.leave()
-            return _status_text(turn, latest[0])
+            return _status_text(turn, latest[0], ratable=True)
         turn.conversation.enter("ticket_status", "number")
         return "请发送工单编号（GD开头，如GD20261118000042），回复“取消”退出。"
     return await _look_up(turn, number)
