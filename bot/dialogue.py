@@ -1,10 +1,11 @@
 """What the bot says: `respond(app, incoming)` routes one message to a flow.
 
 Order of precedence: "取消"/"退出" leaves any flow (and an open handoff); a user in a handoff
-keeps talking to people, except to answer a flow they started from the menu since; events (subscribe, menu clicks) enter flows; a user in a flow gives
-its next answer, unless the message plainly asks for something else (转人工, another number, a
-complaint: `_leaving_for`); otherwise the message is understood (intents) and starts a flow. A reading
-that is not confident enough asks which of the likely readings was meant.
+keeps talking to people, except to answer a flow they started from the menu since; events
+(subscribe, menu clicks) enter flows; a user in a flow gives its next answer, unless the message
+plainly asks for something else (转人工, another number, a complaint: `_leaving_for`); otherwise
+the message is understood (intents) and starts a flow. A reading that is not confident enough
+asks which of the likely readings was meant.
 """
 
 from __future__ import annotations
@@ -114,8 +115,10 @@ def _leaving_for(turn: Turn) -> Understanding | None:
     if free_text and turn.text.rstrip("。.!！") not in HANDOFF_WORDS:  # "人工客服态度差" is content, not a call
         return None
     understood = understand(turn.text, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
-    if understood.intent == "handoff" and understood.confidence >= SURE_TO_LEAVE or free_text:
+    if free_text:  # only a plain call for a person comes this far
         return understood if understood.intent == "handoff" else None
+    if understood.intent == "handoff" and understood.confidence >= SURE_TO_LEAVE:
+        return understood
     numbers = understood.entities
     if understood.confidence >= SURE and (  # a number named is strong evidence of itself
             understood.intent == "progress_query" and numbers.application_no and (flow, step) != ("progress", "number")
