@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from knowledge_base.text import fold
+
 MAX_BYTES = 2000  # WeChat's passive text reply holds 2,048 bytes of UTF-8; keep a margin
 MINIAPP = "完整内容请在“政务掌上办”小程序查看。"
 
@@ -51,30 +53,19 @@ def numbered(options: list[str]) -> str:
 AGREE = {"1", "是", "是的", "好", "好的", "对", "对的", "确认", "确定", "可以", "可以的", "行", "没问题", "嗯", "嗯嗯", "ok"}
 
 
-_HALF_WIDTH = {**{c: c - 0xFEE0 for c in range(ord("０"), ord("９") + 1)},
-               **{c: c - 0xFEE0 for c in range(ord("Ａ"), ord("Ｚ") + 1)},
-               **{c: c - 0xFEE0 for c in range(ord("ａ"), ord("ｚ") + 1)}, ord("\u3000"): ord(" ")}
-
-
-def half_width(text: str) -> str:
-    """Full-width digits, letters and spaces as their ASCII forms (a phone keyboard in Chinese
-    mode); punctuation stays as it is, as the options' labels have it."""
-    return text.translate(_HALF_WIDTH)
-
-
 def agrees(text: str) -> bool:
     """Whether a reply says yes to a confirmation ("1", "好的", "确认"…)."""
-    return half_width(text).strip().rstrip("。.!！~～").lower() in AGREE
+    return fold(text).strip().rstrip("。.!~") in AGREE
 
 
 def choice(text: str, options: list[str]) -> int | None:
     """Which option a reply picks: its number (1-based, any width), its exact label, or else the
     one option whose label contains the reply ("满意" picks "满意", never "非常满意"; "匿名" is in
     both anonymity options and so picks neither)."""
-    answer = half_width(text).strip().rstrip("。.、")
+    answer, labels = fold(text).strip().rstrip("。.、"), [fold(option) for option in options]  # any width, either script
     if answer.isascii() and answer.isdigit() and 1 <= int(answer) <= len(options):
         return int(answer) - 1
-    if answer in options:
-        return options.index(answer)
-    containing = [index for index, option in enumerate(options) if len(answer) >= 2 and answer in option]
+    if answer in labels:
+        return labels.index(answer)
+    containing = [index for index, label in enumerate(labels) if len(answer) >= 2 and answer in label]
     return containing[0] if len(containing) == 1 else None

@@ -3,10 +3,12 @@ answers with the state, the last steps and the promised date."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.flows import answer_with_secret
-from bot.texts import fit, half_width
+from bot.texts import fit
 from bot.turn import Turn
 from core.db import transaction
 from personal_space import applications, people
@@ -49,7 +51,8 @@ async def password_given(turn: Turn) -> str:
         await applications.note_password_read(session, application, await turn.person(session), "微信公众号", turn.now)
         return await _progress_text(session, application)
 
-    return await answer_with_secret(turn, applications.LOOKUPS, half_width(turn.text).strip()[:32], answer,
+    return await answer_with_secret(turn, applications.LOOKUPS, unicodedata.normalize("NFKC", turn.text).strip()[:32],
+                                    answer,
                                     wrong="办件编号或查询密码不正确，请重新输入查询密码（还可尝试{left}次）。",
                                     gave_up="办件编号或查询密码不正确，请核对受理回执后重新查询。")
 
