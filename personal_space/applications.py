@@ -6,7 +6,9 @@ promised date are recomputed from the whole ordered history on each arrival, so 
 slots into its place instead of overwriting a newer one.
 
 The promised date (承诺办结时间) counts `promised_working_days` working days from the day of
-acceptance (not counted); working days spent in `suspended` (特别程序) are added on.
+acceptance (not counted); working days spent in `suspended` (特别程序) are added on. While an
+application is suspended its clock is stopped: it has no promised date, only the working days
+left, and the date is counted again when the next state arrives.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import hashlib
 import hmac
 from datetime import date, datetime
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratings
@@ -72,15 +74,18 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
     elif (application.applicant_type, application.applicant_id) != (applicant["type"], applicant_id):
         raise Conflict("该办件编号已属于其他申请人", code="applicant_mismatch")
     application.applicant_type, application.applicant_id = applicant["type"], applicant_id
-    application.applicant_name = applicant["name"]
-    for field in ("item_code", "item_name", "department"):
-        setattr(application, field, event[field])
-    if event.get("query_password"):
-        application.password_hash = password_hash(number, event["query_password"])
-    elif application.password_hash is None:
+    if application.password_hash is None or await _newest(session, number, event["occurred_at"]):
+        # What the event says of the application itself holds unless a later event said otherwise:
+        # a delayed older one must not bring back an old query password or time limit.
+        application.applicant_name = applicant["name"]
+        for field in ("item_code", "item_name", "department"):
+            setattr(application, field, event[field])
+        if event.get("query_password"):
+            application.password_hash = password_hash(number, event["query_password"])
+        if event.get("promised_working_days") is not None:
+            application.promised_working_days = event["promised_working_days"]
+    if application.password_hash is None:
         raise InvalidInput("首次推送办件须带查询密码 query_password", code="query_password_missing")
-    if event.get("promised_working_days") is not None:
-        application.promised_working_days = event["promised_working_days"]
     await session.flush()
     session.add(ApplicationEvent(application_no=number, event_id=event["event_id"], state=event["state"],
                                  occurred_at=event["occurred_at"], note=event.get("note"),
@@ -96,18 +101,32 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
     return application
 
 
+async def _newest(session: AsyncSession, number: str, occurred_at: datetime) -> bool:
+    """Whether an event of `occurred_at` is the application's latest so far (ties: the later arrival)."""
+    latest = await session.scalar(select(func.max(ApplicationEvent.occurred_at))
+                                  .where(ApplicationEvent.application_no == number))
+    return latest is None or occurred_at >= latest
+
+
 async def _announce(session: AsyncSession, application: Application, event_id: str, channel: str,
                     now: datetime) -> None:
     data = {"办件名称": application.item_name, "办件编号": application.application_no,
             "办理状态": STATES[application.state]}
     if application.due_date:
         data["承诺办结日"] = application.due_date.isoformat()
+    elif application.remaining_working_days is not None:
+        data["承诺办结日"] = paused_text(application)
     if application.missing_materials:
         data["需补正材料"] = "、".join(application.missing_materials)
     drafts = await drafts_for(session, application.applicant_type, application.applicant_id,
                               f"application:{application.application_no}:{event_id}", "application_state", data,
                               now.date(), channel, page=f"pages/applications/detail?no={application.application_no}")
     await enqueue(session, drafts, now)
+
+
+def paused_text(application: Application) -> str:
+    """What stands for the promised date while the clock is stopped."""
+    return f"特别程序期间暂停计时，恢复后尚余{application.remaining_working_days}个工作日"
 
 
 async def deferred_of(session: AsyncSession, number: str) -> list[DeferredMaterial]:
@@ -154,31 +173,38 @@ def _recompute(application: Application, events: list[ApplicationEvent], calenda
     accepted = next((e for e in events if e.state == "accepted"), None)
     application.accepted_on = accepted.occurred_at.date() if accepted else None
     application.updated_at = now
-    application.due_date, application.due_provisional = _due(application, events, calendar, now)
+    _promise(application, events, calendar)
 
 
-def _due(application: Application, events: list[ApplicationEvent], calendar: WorkingCalendar,
-         now: datetime) -> tuple[date | None, bool]:
-    """The promised date (the working days paused while suspended added on) and whether it is a forecast."""
+def _promise(application: Application, events: list[ApplicationEvent], calendar: WorkingCalendar) -> None:
+    """Set the promised date (the working days paused while suspended added on) and whether it is
+    a forecast; or, while suspended, the working days left and no date (the clock is stopped, so
+    any date would be passed by the pause). Nothing before acceptance: the clock has not started."""
+    application.due_date, application.due_provisional, application.remaining_working_days = None, False, None
     if application.accepted_on is None or application.promised_working_days is None:
-        return None, False
-    paused = _paused_working_days(events, calendar, now)
+        return
+    paused, suspended_on = _paused_working_days(events, calendar)
+    if suspended_on is not None:
+        used = calendar.working_days_between(application.accepted_on, suspended_on) - paused
+        application.remaining_working_days = max(0, application.promised_working_days - used)
+        application.due_provisional = calendar.is_provisional(application.accepted_on, suspended_on)
+        return
     deadline = calendar.deadline(application.accepted_on, application.promised_working_days + paused)
-    return deadline.due_date, deadline.provisional
+    application.due_date, application.due_provisional = deadline.due_date, deadline.provisional
 
 
 async def recompute_provisional(session: AsyncSession, calendar: WorkingCalendar, now: datetime) -> None:
-    """Calendar hook: applications whose promised date was forecast get it from the new calendar."""
+    """Calendar hook: applications whose promised date (or days left) was forecast get it from the new calendar."""
     rows = list(await session.scalars(select(Application).where(Application.due_provisional.is_(True))
                                       .with_for_update()))
     history = await timelines(session, [application.application_no for application in rows])
     for application in rows:
-        application.due_date, application.due_provisional = _due(application, history[application.application_no],
-                                                                 calendar, now)
+        _promise(application, history[application.application_no], calendar)
 
 
-def _paused_working_days(events: list[ApplicationEvent], calendar: WorkingCalendar, now: datetime) -> int:
-    """Working days spent suspended: from each suspension to the next other state (or today)."""
+def _paused_working_days(events: list[ApplicationEvent], calendar: WorkingCalendar) -> tuple[int, date | None]:
+    """Working days spent in suspensions that have ended (from each to the next other state), and
+    the day the suspension under way began (None when the application is not suspended)."""
     paused, started = 0, None
     for event in events:
         if event.state == "suspended" and started is None:
@@ -186,9 +212,7 @@ def _paused_working_days(events: list[ApplicationEvent], calendar: WorkingCalend
         elif event.state != "suspended" and started is not None:
             paused += max(0, calendar.working_days_between(started, event.occurred_at.date()))
             started = None
-    if started is not None:
-        paused += max(0, calendar.working_days_between(started, now.date()))
-    return paused
+    return paused, started
 
 
 async def applications_of(session: AsyncSession, holders: list[tuple[str, str]]) -> list[Application]:

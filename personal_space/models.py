@@ -127,8 +127,11 @@ class Application(Base):
     state: Mapped[str] = mapped_column(String(32))
     promised_working_days: Mapped[int | None] = mapped_column(Integer)
     accepted_on: Mapped[date | None] = mapped_column(Date)
-    due_date: Mapped[date | None] = mapped_column(Date)  # 承诺办结日, pauses included
+    due_date: Mapped[date | None] = mapped_column(Date)  # 承诺办结日, pauses included; None while paused
     due_provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    # While suspended (特别程序) the clock stops: the working days of the promise still left, which
+    # the pause keeps until it ends and a new promised date is counted from there. None otherwise.
+    remaining_working_days: Mapped[int | None] = mapped_column(Integer)
     missing_materials: Mapped[list] = mapped_column(JSON)  # 补齐补正: the open notice's items
     # 容缺 materials are rows of DeferredMaterial; the events keep what each reported.
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime())

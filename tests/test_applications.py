@@ -3,9 +3,13 @@ with suspensions, 补齐补正 and 容缺, who may look one up, and 好差评.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from sqlalchemy import select
 
 from core.calendar_service import refresh_calendar
+from core.outbox import OutboxMessage
 from tests.personal_space_helpers import (  # noqa: F401 - app_client is a fixture
     ALICE, BOB, app_client, citizen, event_id, signed, signer,
 )
@@ -83,12 +87,48 @@ async def test_a_repeated_event_is_applied_once(app_client, push, alice):
     assert len(body["timeline"]) == 1
 
 
-async def test_suspension_pauses_the_promised_date(app_client, push, alice):
+async def test_suspension_pauses_the_promised_date(app_client, push, alice, clock):
+    async def shown() -> tuple:
+        body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
+        return body["due_date"], body["timer_paused"], body["remaining_working_days"]
+
     await push("accepted", "2026-11-05T10:12:00+08:00")
+    assert await shown() == ("2026-11-19", False, None)
     await push("suspended", "2026-11-10T15:00:00+08:00", note="专家评审")
+    # 6, 9 and 10 November used of 10: the clock stands still, and so does what is shown,
+    # however long the pause (no date that the pause would pass by).
+    assert await shown() == (None, True, 7)
+    clock.advance(timedelta(days=20))
+    assert await shown() == (None, True, 7)
     await push("in_review", "2026-11-12T09:00:00+08:00")
+    assert await shown() == ("2026-11-23", False, None)  # 19 November plus the 2 working days suspended (11th, 12th)
+
+
+async def test_a_paused_clock_is_what_the_applicant_hears_and_the_bot_says(app_client, push, alice):
+    from core import keys
+    from personal_space.models import Application
+    from bot.flows.progress import _progress_text
+
+    await push("accepted", "2026-11-05T10:12:00+08:00")
+    await push("suspended", "2026-11-10T15:00:00+08:00", note="现场核查")
+    app = app_client.server.app
+    async with app[keys.SESSIONS]() as session:
+        told = [row.data for row in await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+        text = await _progress_text(session, await session.get(Application, NUMBER))
+    assert told[-1]["承诺办结日"] == "特别程序期间暂停计时，恢复后尚余7个工作日"
+    assert "承诺办结日：特别程序期间暂停计时，恢复后尚余7个工作日" in text
+
+
+async def test_a_delayed_older_event_does_not_bring_back_an_old_password_or_time_limit(app_client, push, alice):
+    await push("accepted", "2026-11-05T10:12:00+08:00")
+    await push("in_review", "2026-11-09T09:00:00+08:00", query_password="246810", promised_working_days=15,
+               department="市市场监管局行政审批科")
+    await push("submitted", "2026-11-04T09:00:00+08:00")  # late, with the old password and limit
     body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
-    assert body["due_date"] == "2026-11-23"  # 19 November plus the 2 working days suspended (11th, 12th)
+    assert (body["state"], body["promised_working_days"], body["department"]) == ("in_review", 15, "市市场监管局行政审批科")
+    old = await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": "839201"})
+    new = await app_client.get(f"/api/v1/applications/{NUMBER}", params={"password": "246810"})
+    assert (old.status, new.status) == (404, 200)
 
 
 async def test_a_forecast_promised_date_follows_the_published_calendar(app_client, push, alice, calendar_file):

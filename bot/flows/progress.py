@@ -61,9 +61,11 @@ async def _progress_text(session, application: Application) -> str:
     lines = [f"办件 {application.application_no}（{application.item_name}）",
              f"办理部门：{application.department}",
              f"当前状态：{applications.STATES[application.state]}"]
+    note = "（按预测的节假日安排计算）" if application.due_provisional else ""
     if application.due_date:
-        note = "（按预测的节假日安排计算）" if application.due_provisional else ""
         lines.append(f"承诺办结日：{application.due_date.month}月{application.due_date.day}日{note}")
+    elif application.remaining_working_days is not None:
+        lines.append(f"承诺办结日：{applications.paused_text(application)}{note}")
     if application.missing_materials:
         lines.append("需一次性补齐：" + "、".join(application.missing_materials))
     steps = (await applications.timeline(session, application.application_no))[-3:]
