@@ -80,6 +80,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    dbapi_connection.isolation_level = None  # the driver's own BEGIN comes only before a write: ours below
+
+
+def _sqlite_begin(connection) -> None:
+    """SQLite has no SELECT … FOR UPDATE: a transaction that reads a row, decides, then writes
+    (a ticket's next state) would decide on what another is about to change. BEGIN IMMEDIATE
+    takes the write lock first, so transactions run one after another, as PostgreSQL's row locks
+    make them; readers outside a transaction still read alongside (WAL)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -90,6 +99,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 5})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -48,6 +49,25 @@ async def test_timestamps_keep_their_instant_and_come_back_in_shanghai_time(engi
     assert row.updated_at == written.astimezone(timezone.utc)  # the same instant
     assert row.updated_at.utcoffset().total_seconds() == 8 * 3600
     assert row.value == {"n": 1}
+
+
+async def test_a_read_for_update_then_write_is_never_lost_to_another_at_once(engine):
+    """Each transaction reads a counter, thinks, and writes it plus one: none may decide on a
+    value another is changing (PostgreSQL: the row lock; SQLite: BEGIN IMMEDIATE)."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    now = datetime(2026, 11, 22, 10, 0, tzinfo=SHANGHAI)
+    async with sessions.begin() as session:
+        await system_state.write(session, "counter", 0, now)
+
+    async def add_one() -> None:
+        async with sessions.begin() as session:
+            row = await system_state.read_for_update(session, "counter")
+            await asyncio.sleep(0.05)
+            row.value += 1
+
+    await asyncio.gather(*(add_one() for _ in range(4)))
+    async with sessions.begin() as session:
+        assert (await system_state.read_for_update(session, "counter")).value == 4
 
 
 async def test_naive_timestamps_are_refused(engine):
