@@ -19,7 +19,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from aiohttp import web
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys, system_state
@@ -37,9 +37,14 @@ SUPERVISORS, HOTLINE = "supervisors", "hotline"  # staff notice recipients besid
 _KIND_TEXT = {"red": "已超期（红牌）", "yellow": "即将到期（黄牌）", "sign_overdue": "超过签收期限未签收"}
 
 
+# Who holds a ticket, answerable for its cards: its lead department, except while a return
+# (退单) waits for the hotline's decision, when the department can do nothing with it.
+HOLDER = case((Ticket.state == "returned", None), else_=Ticket.lead_department).label("lead_department")
+
+
 async def _raise(session: AsyncSession, condition, values: dict) -> list:
     statement = (update(Ticket).where(condition).values(**values)
-                 .returning(Ticket.number, Ticket.lead_department, Ticket.due_at, Ticket.card)
+                 .returning(Ticket.number, HOLDER, Ticket.due_at, Ticket.card)
                  .execution_options(synchronize_session=False))
     return list(await session.execute(statement))
 
@@ -82,7 +87,7 @@ async def _record(session: AsyncSession, raised: dict[str, list], now: datetime)
 
 async def _notify(session: AsyncSession, raised: dict[str, list], now: datetime) -> None:
     """One digest per recipient and kind: the department (or the hotline while no department
-    holds the ticket), and the supervisors for red cards."""
+    holds the ticket: `HOLDER`), and the supervisors for red cards."""
     by_recipient: dict[tuple[str, str], list[str]] = defaultdict(list)
     for kind, rows in raised.items():
         for row in rows:

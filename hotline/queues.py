@@ -70,7 +70,8 @@ async def queue(session: AsyncSession, name: str, now: datetime, calendar: Worki
     elif name == "overdue":
         query = select(Ticket).where(pending, Ticket.due_at < now)
     elif name == "department":
-        query = select(Ticket).where(pending, Ticket.lead_department.is_not(None))
+        # A ticket returned (退单) waits for the hotline, not the department: it is in "new".
+        query = select(Ticket).where(pending, Ticket.lead_department.is_not(None), Ticket.state != "returned")
     elif name == "unsigned":
         query = select(Ticket).where(pending, Ticket.state.in_(["dispatched", "reopened"]))
     elif name == "answered":
@@ -153,7 +154,9 @@ async def department_kpis(session: AsyncSession, now: datetime, since: date | No
                func.count(),
                func.count(Ticket.replied_at),
                func.sum(case((Ticket.replied_at <= Ticket.due_at, 1), else_=0)),  # due_at stays put once replied
-               func.sum(case((and_(Ticket.pending.is_(True), Ticket.due_at < now), 1), else_=0)),
+               # overdue and theirs to answer (not while a return waits for the hotline)
+               func.sum(case((and_(Ticket.pending.is_(True), Ticket.state != "returned", Ticket.due_at < now), 1),
+                             else_=0)),
                func.avg(Ticket.reply_working_days))
         .where(*where).group_by(Ticket.lead_department))
     rating_where = [TicketRating.department.is_not(None)]

@@ -47,7 +47,7 @@ class Action:
     label: str  # Chinese, for people
     parties: frozenset[str]
     from_states: frozenset[str]
-    to_state: str | None  # None: the state stays
+    to_state: str | None  # None: the state stays, or the action decides (refuse_return, reopen)
 
 
 def _action(label: str, parties: set[str], from_states: set[str] | frozenset[str], to_state: str | None) -> Action:
@@ -66,7 +66,7 @@ ACTIONS: dict[str, Action] = {
     "callback": _action("回访", {AGENT}, {"replied"}, "callback_done"),
     "close": _action("办结", {AGENT}, {"callback_done"}, "closed"),
     "judge_rating": _action("差评认定", {AGENT}, ANSWERED, None),
-    "reopen": _action("重办", {AGENT}, ANSWERED, "reopened"),
+    "reopen": _action("重办", {AGENT}, ANSWERED, None),  # reopened; registered when the hotline had answered itself
     "sign": _action("签收", {LEAD}, {"dispatched", "reopened"}, "signed"),
     "return": _action("退单", {LEAD}, {"dispatched", "signed"}, "returned"),
     "request_extension": _action("申请延期", {LEAD}, {"signed"}, "extension_requested"),

@@ -120,8 +120,6 @@ def rating_refusal(action: str, ticket: Ticket, rating: TicketRating | None) -> 
     if action == "reopen":
         if rating is None or rating.reasonable is not True:
             return Conflict("经认定为合理差评的工单才能重办", code="reopen_needs_reasonable_rating")
-        if ticket.lead_department is None:
-            return Conflict("直接答复的工单请重新派单办理", code="reopen_needs_department")
     return None
 
 
@@ -456,8 +454,13 @@ async def _reopen(session, ticket: Ticket, actor, payload: dict, note, ctx: Cont
     await _rating_for(session, ticket, "reopen")
     ticket.reopen_count += 1
     ticket.clock_start, ticket.working_days, ticket.extension_days = ctx.today, rules.REOPEN_DAYS, 0
+    ticket.extension_state = ticket.extension_requested_days = None  # the new round may ask for its own
     set_deadline(ticket, ctx.calendar)
-    _send_to(ticket, ticket.lead_department, ticket.assist_departments, ctx)
+    if ticket.lead_department is None:  # the hotline answered itself: back to the agents, to dispatch or answer
+        ticket.state = "registered"
+    else:
+        ticket.state = "reopened"
+        _send_to(ticket, ticket.lead_department, ticket.assist_departments, ctx)
     # The reply round starts over: what the KPIs read of the last one goes with it.
     ticket.reply = ticket.replied_at = ticket.closed_at = ticket.reply_working_days = None
     await _tell_citizen(session, ticket, "reopen", ctx,

@@ -184,6 +184,25 @@ async def test_a_ticket_without_a_department_notifies_the_hotline(app, desk, clo
     assert await records(app, "red") == [(number, "red", date(2026, 11, 26), None)]
 
 
+async def test_a_return_waiting_for_the_hotline_is_the_hotlines_card_not_the_departments(app, desk, clock):
+    number = await call_on(desk, clock, "2026-11-18")
+    clock.set(at("2026-11-19"))
+    await desk.ok("dept-cgj", number, "return", note="不属本单位职责")  # nobody decides on it in time
+    assert (await scan_at(app, clock, at("2026-11-26", 0, 0, 1)))["red"] == 1
+    assert sorted(await notices(app)) == [("staff:hotline", "ticket_red", {number}),
+                                          ("staff:supervisors", "ticket_red", {number})]
+    assert await records(app, "red") == [(number, "red", date(2026, 11, 26), None)]
+    assert await queue(desk, "dept-cgj", "department") == []  # nothing cgj can do with it
+    assert number in await queue(desk, "agent01", "new")
+    kpis = {k["department"]: k for k in await (await desk.get("super01", "/kpis")).json()}
+    assert kpis["cgj"]["open_overdue"] == 0
+    clock.set(at("2026-11-26", 10))
+    await desk.ok("agent01", number, "refuse_return", note="属于本单位职责，请办理")
+    assert (await scan_at(app, clock, at("2026-11-27", 9)))["red"] == 1  # cgj's again: the repeat is theirs
+    assert (await notices(app))[-2:] == sorted([("staff:cgj", "ticket_red", {number}),
+                                                ("staff:supervisors", "ticket_red", {number})])
+
+
 async def test_an_approved_extension_drops_the_card_and_the_next_scan_does_not_raise_it(app, desk, clock):
     number = await call_on(desk, clock, "2026-11-18")
     await scan_at(app, clock, at("2026-11-24", 9))

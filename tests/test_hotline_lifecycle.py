@@ -360,6 +360,28 @@ async def offered(desk: Desk, number: str) -> list[str]:
     return [a["name"] for a in (await desk.ticket("agent01", number))["actions"]]
 
 
+async def test_a_reasonable_bad_rating_of_the_hotlines_own_answer_goes_back_to_the_agents(hotline_client, desk,
+                                                                                         alice, clock):
+    client = hotline_client
+    number = (await file_ticket(client, alice))["number"]
+    await desk.ok("agent01", number, "answer", reply="该诉求已转交物业处理。")
+    await client.post(f"/api/v1/tickets/{number}/rating", json={"level": "不满意", "comment": "物业没有处理"},
+                      headers=alice)
+    clock.set(datetime(2026, 11, 27, 10, 0, tzinfo=SHANGHAI))  # Friday
+    await desk.ok("agent01", number, "judge_rating", reasonable=True, note="应派单办理")
+    reopened = await desk.ok("agent01", number, "reopen", note="合理差评，派单办理")
+    assert (reopened["state"], reopened["reopen_count"], reopened["lead_department"]) == ("registered", 1, None)
+    assert reopened["deadline"]["due_date"] == "2026-12-04"  # five new working days: Mon 30 Nov … Fri 4 Dec
+    assert {"dispatch", "answer"} <= {a["name"] for a in reopened["actions"]}
+    await desk.ok("agent01", number, "dispatch", department="cgj")
+    await desk.ok("dept-cgj", number, "sign")
+    extended = await desk.ok("dept-cgj", number, "request_extension", days=2, note="需协调物业")  # its own round
+    assert extended["state"] == "extension_requested"
+    await desk.ok("dept-cgj", number, "reply", reply="已督促物业清理。")
+    again = await client.post(f"/api/v1/tickets/{number}/rating", json={"level": "满意"}, headers=alice)
+    assert again.status == 200
+
+
 async def test_an_unreasonable_bad_rating_cannot_reopen(hotline_client, desk, alice):
     number = (await file_ticket(hotline_client, alice))["number"]
     await desk.ok("agent01", number, "answer", reply="该诉求已转交物业处理。")
@@ -369,17 +391,6 @@ async def test_an_unreasonable_bad_rating_cannot_reopen(hotline_client, desk, al
     assert await offered(desk, number) == ["callback"]
     response = await desk.act("agent01", number, "reopen")
     assert (await response.json())["error"]["code"] == "reopen_needs_reasonable_rating"
-
-
-async def test_a_direct_answer_judged_badly_is_dispatched_anew_not_reopened(hotline_client, desk, alice):
-    number = (await file_ticket(hotline_client, alice))["number"]
-    await desk.ok("agent01", number, "answer", reply="该诉求已转交物业处理。")
-    await hotline_client.post(f"/api/v1/tickets/{number}/rating", json={"level": "不满意", "comment": "物业没来"},
-                              headers=alice)
-    await desk.ok("agent01", number, "judge_rating", reasonable=True)
-    assert await offered(desk, number) == ["callback"]  # no department to redo it
-    response = await desk.act("agent01", number, "reopen")
-    assert (response.status, (await response.json())["error"]["code"]) == (409, "reopen_needs_department")
 
 
 async def test_the_citizen_withdraws_and_the_department_can_do_nothing_more(hotline_client, desk, alice):
