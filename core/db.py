@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
-from sqlalchemy import DateTime, MetaData, Select, event
+from sqlalchemy import DateTime, MetaData, Select, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -123,6 +123,15 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
 def insert_for(session: AsyncSession, model):
     """INSERT into `model` in the session's dialect, whose ON CONFLICT clauses PostgreSQL and SQLite share."""
     return (pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert)(model)
+
+
+async def serialise(session: AsyncSession, key: str) -> None:
+    """Wait until no other transaction is working on `key` (one licence, one application), and
+    hold it until this one ends: writers of the same thing, even one not yet stored, go one after
+    another. PostgreSQL: a transaction-level advisory lock; SQLite: its transactions already do
+    (BEGIN IMMEDIATE)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 async def grouped(session: AsyncSession, query: Select, column, keys: list) -> dict[object, list]:

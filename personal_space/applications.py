@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratings
 from core.calendar import WorkingCalendar
-from core.db import grouped
+from core.db import grouped, serialise
 from core.limits import FailureBudget
 from core.errors import Conflict, InvalidInput, NotFound
 from core.outbox import enqueue
@@ -60,6 +60,7 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
     """Store one status event and recompute the application from its whole history; when the
     state changes, the applicant is told (through the outbox, in this transaction)."""
     number = event["application_no"]
+    await serialise(session, f"application:{number}")  # two first events at once: one creates it, one updates
     application = await session.get(Application, number, with_for_update=True)
     before = application.state if application is not None else None
     applicant = event["applicant"]
@@ -263,6 +264,7 @@ async def rate(session: AsyncSession, application: Application, level: ratings.L
                now: datetime) -> ApplicationRating:
     """好差评 by the owner of a concluded application, once; the two bad levels need a reason
     and are left for the hotline to follow up."""
+    await serialise(session, f"application:{application.application_no}")  # a double tap rates once
     if application.state not in CONCLUDED:
         raise Conflict("办件办结后才能评价", code="application_not_concluded")
     if level in ratings.BAD and not (reason and reason.strip()):

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys
+from core.db import serialise
 from core.errors import InvalidInput, NotFound
 from personal_space.models import Document
 from personal_space.people import (bound_person, ensure_enterprise, ensure_person, id_number_or_error,
@@ -63,6 +64,7 @@ async def ingest_licence(session: AsyncSession, source: str, event: dict, now: d
     """Apply a pushed licence: ("created" | "updated" | "unchanged", the licence as it now stands).
     Not newer is "unchanged": a late older version changes nothing, neither the holder's name nor
     the legal representative."""
+    await serialise(session, f"licence:{event['licence_id']}")  # two versions pushed at once: one after the other
     existing = await session.scalar(select(Document).where(Document.licence_id == event["licence_id"]))
     if existing is not None and existing.version >= event["version"]:
         return "unchanged", existing

@@ -3,6 +3,7 @@ with suspensions, 补齐补正 and 容缺, who may look one up, and 好差评.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -206,6 +207,19 @@ async def test_rating_a_concluded_application(app_client, push, alice, bob):
     assert rated.status == 201 and (await rated.json())["needs_follow_up"] is True
     twice = await app_client.post(url, json={"level": "满意"}, headers=alice)
     assert twice.status == 409 and (await twice.json())["error"]["code"] == "already_rated"
+
+
+async def test_events_and_ratings_arriving_together_are_each_applied_once(app_client, push, alice):
+    numbers = [f"SX2026110510{i:04d}" for i in range(6)]
+    await asyncio.gather(*(push(state, when, number=number) for number in numbers
+                           for state, when in (("accepted", "2026-11-05T10:12:00+08:00"),
+                                               ("approved", "2026-11-12T10:00:00+08:00"))))
+    listed = await (await app_client.get("/api/v1/me/applications", headers=alice)).json()
+    assert {a["application_no"]: (a["state"], len(a["timeline"])) for a in listed} == \
+        {number: ("approved", 2) for number in numbers}
+    url = f"/api/v1/applications/{numbers[0]}/rating"
+    tapped = await asyncio.gather(*(app_client.post(url, json={"level": "满意"}, headers=alice) for _ in range(4)))
+    assert sorted(r.status for r in tapped) == [201, 409, 409, 409], [await r.text() for r in tapped]
 
 
 async def test_the_five_rating_levels_are_in_the_openapi_document_and_no_other_is_taken(app_client, push, alice):

@@ -7,7 +7,9 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
+from core import keys
 from personal_space.models import Document, Person
 from server import create_app
 from tests.personal_space_helpers import (  # noqa: F401 - app_client is a fixture
@@ -79,6 +81,19 @@ async def test_pushes_about_a_new_person_arriving_together_all_apply(app_client,
         post("/integration/v1/licences", licence(BOB, "居民身份证", valid_until="2036-05-01")))
     assert [r.status for r in responses] == [200, 200, 200], [await r.text() for r in responses]
     assert await count_rows(app_client.server.app, Person) == 1
+
+
+async def test_versions_of_one_licence_pushed_together_end_at_the_newest(app_client, post):
+    """Each round pushes versions 1 to 4 of a new licence at once: none is refused, one row is
+    made, and an older version never overwrites a newer one."""
+    for _ in range(3):
+        licence_id = f"L-{event_id('race')}"
+        responses = await asyncio.gather(*(post("/integration/v1/licences", licence(ALICE, licence_id=licence_id,
+                                                                                     version=v)) for v in (1, 2, 3, 4)))
+        assert [r.status for r in responses] == [200] * 4, [await r.text() for r in responses]
+        async with app_client.server.app[keys.SESSIONS]() as session:
+            stored = list(await session.scalars(select(Document.version).where(Document.licence_id == licence_id)))
+        assert stored == [4]
 
 
 async def test_a_double_tapped_first_login_gives_two_sessions(app_client, fake_wechat):
