@@ -1,6 +1,6 @@
 """What the bot says: `respond(app, incoming)` routes one message to a flow.
 
-Order of precedence: "取消"/"退出" leaves any flow (and an open handoff); a user in a handoff
+Order of precedence: "取消"/"退出" leaves any flow, else an open handoff; a user in a handoff
 keeps talking to people, except to answer a flow they started from the menu since; events
 (subscribe, menu clicks) enter flows; a user in a flow gives its next answer, unless the message
 plainly asks for something else (转人工, another number, a complaint: `_leaving_for`); otherwise
@@ -30,6 +30,7 @@ SURE_TO_LEAVE = 0.95  # a message in a flow is read as a new request only this s
 FREE_TEXT = {("complaint", "content"), ("complaint", "location"), ("rating", "reason")}  # steps that take any text
 HANDOFF_WORDS = {"转人工", "人工", "人工客服", "转人工客服", "人工服务", "找人工", "我要人工", "真人"}  # a call in a free-text step
 CANCEL_WORDS = {"取消", "退出", "算了", "不办了", "结束", "返回"}
+LEFT_FLOW_IN_HANDOFF = "已退出当前操作。人工客服仍在为您服务，您可以继续留言；结束人工服务请再回复“取消”。"
 STEPS = {"guide": guide.STEPS, "progress": progress.STEPS, "complaint": complaint.STEPS,
          "ticket_status": tickets_status.STEPS, "rating": rating.STEPS}
 SECRETS = {"progress": progress.SECRETS, "ticket_status": tickets_status.SECRETS}
@@ -73,6 +74,9 @@ async def _route(turn: Turn) -> str | Reply:
     if incoming.msg_type == "event":
         return await _event(turn)
     if turn.text in CANCEL_WORDS:
+        if turn.conversation.flow is not None and turn.conversation.handoff:  # a menu's flow during a handoff
+            turn.conversation.leave()  # leaves that flow only: the people are still there
+            return LEFT_FLOW_IN_HANDOFF
         ended = await handoff.end(turn)
         if ended:  # what was said during it (a menu's flow) is the ended handoff's, not the next one's
             turn.conversation.transcript = turn.conversation.transcript[-1:]

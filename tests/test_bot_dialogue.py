@@ -140,6 +140,8 @@ async def test_handoff_opens_a_queue_entry_with_the_transcript(user, bot):
     assert await user.say("我的社保卡丢了怎么办") == "[transfer]"  # relayed while the handoff is open
     assert "办件编号" in await user.say("", msg_type="event", event="CLICK", key="MENU_PROGRESS")
     assert "查询密码" in await user.say("SX20261105000999")  # the menu's flow takes its answer, not the agents
+    assert "人工客服仍在为您服务" in await user.say("取消")  # leaves the menu's flow, not the people
+    assert await user.say("好的，我再等等") == "[transfer]"
     assert "已结束人工服务" in await user.say("退出")
     await user.say("你好")
     assert await user.say("转人工") == "[transfer]"
