@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, exists, select, tuple_
+from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys
@@ -110,6 +111,12 @@ async def documents_of(session: AsyncSession, holder_type: str, holder_id: str) 
 def held_by(holders: list[tuple[str, str]]) -> ColumnElement[bool]:
     """The condition "a document of one of these (holder type, holder id)", one IN for them all."""
     return tuple_(Document.holder_type, Document.holder_id).in_(holders)
+
+
+_Renewal = aliased(Document)
+# A licence renewed as a new one (the new one `replaces` it) is not reminded of: its holder has
+# done what the reminder asks.
+NOT_RENEWED: ColumnElement[bool] = ~exists().where(_Renewal.predecessor_id == Document.id)
 
 
 async def document_for(session: AsyncSession, document_id: str, holders: list[tuple[str, str]]) -> Document:

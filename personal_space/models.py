@@ -87,7 +87,7 @@ class Document(Base):
     status: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(64))
     verified: Mapped[bool] = mapped_column(Boolean)  # government-verified, or self-provided
-    predecessor_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"))
+    predecessor_id: Mapped[str | None] = mapped_column(ForeignKey("documents.id"), index=True)
     extra: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(AwareDateTime())
     updated_at: Mapped[datetime] = mapped_column(AwareDateTime())

@@ -31,7 +31,7 @@ from core.datafile import load_model
 from core.db import transaction
 from core.outbox import Draft, enqueue
 from core.tasks import worker
-from personal_space.documents import held_by
+from personal_space.documents import NOT_RENEWED, held_by
 from personal_space.models import Application, DeferredMaterial, Document, EnterpriseMember, WeChatAccount
 from personal_space.people import LEGAL_REPRESENTATIVE
 
@@ -103,7 +103,7 @@ async def plan_licence_reminders(session: AsyncSession, today: date, now: dateti
     # Only what has not yet expired: a planner that was down past a licence's last day has
     # nothing to remind of ("还有-3天到期"), and the personal space shows it as 过期.
     rows = await session.scalars(select(Document).where(Document.status == "valid", Document.valid_until >= today,
-                                                        windows))
+                                                        windows, NOT_RENEWED))
     queued = 0
     for document in rows:
         left = (document.valid_until - today).days
@@ -201,7 +201,8 @@ async def upcoming(session: AsyncSession, holders: list[tuple[str, str]], today:
     stages = load_stages()
     horizon = today + timedelta(days=max(max(stages.default), *(max(s) for s in stages.kinds.values())))
     rows = await session.scalars(select(Document).where(
-        held_by(holders), Document.status == "valid", Document.valid_until >= today, Document.valid_until <= horizon))
+        held_by(holders), Document.status == "valid", Document.valid_until >= today, Document.valid_until <= horizon,
+        NOT_RENEWED))
     rank = {holder: position for position, holder in enumerate(holders)}  # a tie: the person's own first
     ordered = sorted(rows, key=lambda d: (d.valid_until, d.kind, rank[(d.holder_type, d.holder_id)], d.id))
     return [_upcoming_entry(document, today, stages) for document in ordered]

@@ -143,6 +143,23 @@ async def test_a_renewal_restarts_the_stages(app_client, fake_wechat, post, cloc
     assert reminders(fake_wechat)[-1] == "食品经营许可证还有90天到期，请及时办理延续或换证"
 
 
+async def test_a_licence_renewed_as_a_new_one_is_no_longer_reminded_of(app_client, fake_wechat, post, clock):
+    app = app_client.app
+    headers = await login(app_client, fake_wechat, "openid-alice")
+    await bind(post, "openid-alice", ALICE)
+    first = clock.today() + timedelta(days=30)
+    await post("/integration/v1/licences", licence(ALICE, "机动车驾驶证", licence_id="D-1", valid_until=first.isoformat()))
+    await day_by_day(app, clock, clock.today(), clock.today() + timedelta(days=5))
+    renewed = first + timedelta(days=365 * 6)  # the new card, still valid alongside the old till the old's date
+    await post("/integration/v1/licences", licence(ALICE, "机动车驾驶证", licence_id="D-2", replaces="D-1",
+                                                   valid_until=renewed.isoformat()))
+    body = await (await app_client.get("/api/v1/me/reminders",
+                                       headers={"Authorization": headers["Authorization"]})).json()
+    assert body == []  # the old one is renewed, the new one is years away
+    await day_by_day(app, clock, clock.today() + timedelta(days=1), first + timedelta(days=1))
+    assert reminders(fake_wechat) == ["机动车驾驶证还有30天到期，请及时办理延续或换证"]  # no 7, 1, 0 for the old card
+
+
 async def test_retries_with_backoff_and_permanent_failures_are_visible(app_client, fake_wechat, clock):
     app = app_client.app
     async with transaction(app) as session:
