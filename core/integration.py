@@ -24,7 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core import keys
 from core.db import AwareDateTime, Base, insert_for
-from core.errors import AppError, Unauthorized
+from core.errors import AppError, Conflict, Unauthorized
 
 PREFIX = "/integration/"
 WINDOW_SECONDS = 300
@@ -61,6 +61,11 @@ class PushNotAllowed(AppError):
     status = 403
     code = "push_not_allowed"
     message = "该接入方无权推送此类数据（见 INTEGRATION_SCOPES）"
+
+
+class EventIdReused(Conflict):
+    code = "event_id_reused"
+    message = "该 event_id 已用于另一类推送，请为每个事件使用唯一的 event_id"
 
 
 class IntegrationEvent(Base):
@@ -118,5 +123,9 @@ async def record_event(session: AsyncSession, client: str, event_id: str, kind: 
     """Note the event in the caller's transaction; False when it was applied before."""
     statement = insert_for(session, IntegrationEvent).values(client_id=client, event_id=event_id, kind=kind,
                                                              received_at=now).on_conflict_do_nothing()
-    result = await session.execute(statement)
-    return result.rowcount == 1
+    if (await session.execute(statement)).rowcount == 1:
+        return True
+    earlier = await session.get(IntegrationEvent, (client, event_id))
+    if earlier is not None and earlier.kind != kind:  # a duplicate is the same event again, not another kind
+        raise EventIdReused(f"event_id {event_id} 已用于另一类推送（{earlier.kind}），请为每个事件使用唯一的 event_id")
+    return False

@@ -114,7 +114,7 @@ def _result(event_id: str, applied: bool, detail: str | None = None) -> web.Resp
 
 @api
 async def push_identity_binding(request: web.Request, body: IdentityBinding
-                                ) -> r200[EventResult] | r400[ErrorBody] | r401[ErrorBody]:
+                                ) -> r200[EventResult] | r400[ErrorBody] | r401[ErrorBody] | r409[ErrorBody]:
     """Bind a WeChat user to a person after the identity provider's face check (实名绑定)."""
     app = request.app
     now = app[keys.CLOCK].now()
@@ -126,7 +126,8 @@ async def push_identity_binding(request: web.Request, body: IdentityBinding
 
 
 @api
-async def push_licence(request: web.Request, body: Licence) -> r200[EventResult] | r400[ErrorBody] | r401[ErrorBody]:
+async def push_licence(request: web.Request, body: Licence
+                       ) -> r200[EventResult] | r400[ErrorBody] | r401[ErrorBody] | r409[ErrorBody]:
     """A licence from the e-licence library (电子证照库), applied once per licence id and version."""
     app = request.app
     now = app[keys.CLOCK].now()

@@ -96,6 +96,21 @@ async def test_versions_of_one_licence_pushed_together_end_at_the_newest(app_cli
         assert stored == [4]
 
 
+async def test_an_event_id_used_again_for_another_kind_of_push_is_refused_not_dropped(app_client, clock):
+    first = await signed(app_client, "/integration/v1/licences", {**licence(ALICE), "event_id": "evt-1001"},
+                         client_id=IDP, now=clock.now().timestamp())
+    assert first.status == 200
+    binding = {"event_id": "evt-1001", "openid": "o-reused", **BOB}
+    again = await signed(app_client, "/integration/v1/identity-bindings", binding, client_id=IDP,
+                         now=clock.now().timestamp())
+    body = await again.json()
+    assert (again.status, body["error"]["code"]) == (409, "event_id_reused") and "event_id" in body["error"]["message"]
+    assert await count_rows(app_client.server.app, Person) == 1  # nothing of the binding was written
+    same = await signed(app_client, "/integration/v1/licences", {**licence(ALICE), "event_id": "evt-1001"},
+                        client_id=IDP, now=clock.now().timestamp())
+    assert (await same.json())["result"] == "duplicate"  # the same kind again is a duplicate, as before
+
+
 async def test_a_double_tapped_first_login_gives_two_sessions(app_client, fake_wechat):
     for code in ("tap-1", "tap-2"):
         fake_wechat.add_code(code, "openid-new")
