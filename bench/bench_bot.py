@@ -12,7 +12,9 @@ The service (`create_app`, as `python server.py` serves it, workers off) and the
 run in their own process(es) on a real port; the load generator is this process. They share
 the machine's cores, which the output says. Each message comes from a new user (a first
 contact: no conversation yet) with its own MsgId; the texts are a realistic mix of greetings,
-guide questions, progress and ticket queries, complaints and a subscribe event.
+guide questions, progress and ticket queries, complaints and a subscribe event. The mix repeats
+its 18 texts, so the service's recent readings (`intents.understanding.Recent`) answer most of
+them, as they would the everyday words of real traffic; `--fresh-readings` reads each afresh.
 Targets: throughput >= 0.5 x the baseline's, p99 <= 50 ms. A third, diagnostic line runs the
 same service with the dialogue replaced by a fixed reply, to tell the channel's cost (signature,
 parse, middlewares, Redis dedupe) from the dialogue's.
@@ -55,12 +57,14 @@ MIX = [("你好", 12), ("您好，在吗", 4), ("你能做什么", 6), ("谢谢"
        ("<subscribe>", 4), ("转人工", 2)]
 
 
-def _run_service(overrides: dict, port: int, fixed_dialogue: bool = False) -> None:
+def _run_service(overrides: dict, port: int, fixed_dialogue: bool = False, fresh_readings: bool = False) -> None:
     """Child process: the real service, as `python server.py` runs it. With `fixed_dialogue`
-    the dialogue is replaced by a fixed reply (the diagnostic line: the channel's own cost)."""
+    the dialogue is replaced by a fixed reply (the diagnostic line: the channel's own cost);
+    with `fresh_readings` every message is read by the model, none from the recent readings."""
     from bot.messages import Reply
     from core import keys
     from core.logs import configure_logging
+    from intents.understanding import understand
     from server import create_app, long_lived
 
     settings = load_settings(**overrides)
@@ -70,6 +74,10 @@ def _run_service(overrides: dict, port: int, fixed_dialogue: bool = False) -> No
         async def fixed(_app: web.Application, _incoming) -> Reply:
             return Reply(text="您好，欢迎使用政务掌上办！")
         app[keys.BOT_RESPOND] = fixed
+    if fresh_readings:
+        async def read_afresh(started: web.Application) -> None:  # after the intents context set its own
+            started[keys.UNDERSTAND] = understand
+        app.on_startup.append(read_afresh)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, reuse_port=True)
 
 
@@ -211,6 +219,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=1, help="server processes per side (SO_REUSEPORT)")
     parser.add_argument("--safe", action="store_true", help="safe mode (AES) instead of plain")
     parser.add_argument("--log-level", default="INFO", help="the service's LOG_LEVEL (its default is INFO)")
+    parser.add_argument("--fresh-readings", action="store_true",
+                        help="read every message with the model, as if none had been seen before (the service "
+                             "keeps the readings of recent short messages, and the mix repeats its texts)")
     parser.add_argument("--no-breakdown", dest="breakdown", action="store_false",
                         help="skip the diagnostic run with the dialogue replaced by a fixed reply")
     args = parser.parse_args()
@@ -232,7 +243,8 @@ def main() -> int:
         if args.breakdown:
             ports.append((free_port(), channel))
         for _ in range(args.processes):
-            children.append(context.Process(target=_run_service, args=(overrides, ports[0][0]), daemon=True))
+            children.append(context.Process(target=_run_service, args=(overrides, ports[0][0], False,
+                                                                        args.fresh_readings), daemon=True))
             children.append(context.Process(target=_run_baseline, args=(ports[1][0],), daemon=True))
             if args.breakdown:
                 children.append(context.Process(target=_run_service, args=(overrides, ports[2][0], True), daemon=True))
@@ -241,6 +253,7 @@ def main() -> int:
         credentials = Credentials(TOKEN, AES_KEY if args.safe else None, APP_ID)
         print(f"mode: {'safe (AES)' if args.safe else 'plain'}; PostgreSQL + Redis; {args.connections} connections; "
               f"{args.processes} server process(es) per side; service LOG_LEVEL={args.log_level}; "
+              f"{'every message read afresh' if args.fresh_readings else 'recent readings kept'}; "
               f"{args.seconds:g} s measured per side after {args.warmup:g} s warm-up")
         print(f"note: the load generator (this process) shares the {os.cpu_count()} cores with the servers")
         asyncio.run(_measure(args, ports, credentials, run))

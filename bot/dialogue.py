@@ -21,7 +21,7 @@ from bot.texts import CANCELLED, HELP, NOT_UNDERSTOOD, UNSUPPORTED, WELCOME, cho
 from bot.turn import Turn
 from core import keys
 from intents.entities import Entities
-from intents.understanding import Reading, Target, Understanding, understand
+from intents.understanding import Reading, Target, Understanding
 
 log = logging.getLogger("bot")
 
@@ -98,7 +98,7 @@ async def _route(turn: Turn) -> str | Reply:
         return await STEPS[flow][turn.conversation.step](turn)
     if incoming.msg_type not in ("text", "voice") or not turn.text:  # voice: WeChat's recognised text
         return UNSUPPORTED.get(incoming.msg_type, "收到。目前我只能读懂文字，请用文字告诉我您要办理的事情。")
-    understood = understand(turn.text, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
+    understood = _understood(turn)
     log.debug("understood", extra={"intent": understood.intent, "confidence": understood.confidence})
     if understood.intent == "out_of_scope" and understood.alternatives:
         return _clarify(turn, understood.alternatives, understood.entities)
@@ -118,7 +118,7 @@ def _leaving_for(turn: Turn) -> Understanding | None:
     free_text = (flow, step) in FREE_TEXT
     if free_text and turn.text.rstrip("。.!！") not in HANDOFF_WORDS:  # "人工客服态度差" is content, not a call
         return None
-    understood = understand(turn.text, turn.app[keys.INTENT_MODEL], turn.app[keys.KNOWLEDGE_BASE].current, turn.today)
+    understood = _understood(turn)
     if free_text:  # only a plain call for a person comes this far
         return understood if understood.intent == "handoff" else None
     if understood.intent == "handoff" and understood.confidence >= SURE_TO_LEAVE:
@@ -132,6 +132,11 @@ def _leaving_for(turn: Turn) -> Understanding | None:
             and len(turn.text) >= 6:
         return understood
     return None
+
+
+def _understood(turn: Turn) -> Understanding:
+    app = turn.app
+    return app[keys.UNDERSTAND](turn.text, app[keys.INTENT_MODEL], app[keys.KNOWLEDGE_BASE].current, turn.today)
 
 
 def _numbers(entities: Entities) -> dict[str, str | None]:

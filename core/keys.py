@@ -37,6 +37,7 @@ CALENDAR_HOOKS = web.AppKey("calendar_hooks", list[CalendarHook])
 OPENAPI = web.AppKey("openapi", dict)
 KNOWLEDGE_BASE = web.AppKey("knowledge_base", "LiveKnowledgeBase")  # .current is the KnowledgeBase in force
 INTENT_MODEL = web.AppKey("intent_model", "IntentModel")
+UNDERSTAND = web.AppKey("understand", "Recent")  # intents.understanding.Recent: understand, recent readings kept
 WECHAT = web.AppKey("wechat", "WeChatApi")  # outgoing WeChat API calls (core.wechat)
 CATEGORY_SUGGESTER = web.AppKey("category_suggester", "LiveSuggester")  # .current: the hotline's, or None
 BOT_RESPOND = web.AppKey("bot_respond", BotRespond)  # the dialogue behind the /wechat webhook

@@ -19,6 +19,7 @@ from aiohttp import web
 from core import keys
 from intents.entities import extract
 from intents.model import DATA_DIR, IntentModel, features, guide_examples, load_examples, train
+from intents.understanding import Recent
 from knowledge_base.catalogue import DATA_DIR as KB_DATA_DIR
 from knowledge_base.service import KnowledgeBase
 from knowledge_base.text import fold
@@ -67,5 +68,6 @@ async def intents_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx (after the knowledge base's): train or reuse the intent model."""
     trained = train_intent_model(app[keys.KNOWLEDGE_BASE].current)
     app[keys.INTENT_MODEL] = trained.model
+    app[keys.UNDERSTAND] = Recent()
     log.info("intent model ready", extra={"examples": trained.examples, "seconds": round(trained.seconds, 3)})
     yield

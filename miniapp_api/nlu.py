@@ -13,7 +13,6 @@ from core import keys
 from core.api import ErrorBody, api
 from core.web import json_response
 from intents.model import Intent
-from intents.understanding import understand
 
 
 class ParseRequest(BaseModel):
@@ -59,7 +58,8 @@ async def parse(request: web.Request, body: ParseRequest) -> r200[ParseOut] | r4
     置信度低于阈值时为 out_of_scope，并在 alternatives 中给出可能的理解；身份证号只返回脱敏形式。
     """
     app = request.app
-    result = understand(body.text, app[keys.INTENT_MODEL], app[keys.KNOWLEDGE_BASE].current, app[keys.CLOCK].today())
+    result = app[keys.UNDERSTAND](body.text, app[keys.INTENT_MODEL], app[keys.KNOWLEDGE_BASE].current,
+                                  app[keys.CLOCK].today())
     return json_response(result.as_dict())
 
 

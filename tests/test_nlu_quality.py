@@ -126,3 +126,27 @@ def test_guide_answers_carry_the_match_and_an_unclear_message_offers_alternative
 def test_nonsense_is_out_of_scope(nlu):
     for text in ("asdfghjkl", "。。。", "🙂🙂", "8848"):
         assert parse(nlu, text).intent == "out_of_scope", text
+
+
+def test_a_running_service_reads_a_repeated_message_once_and_afresh_for_a_new_day(nlu):
+    from intents.understanding import RECENT_LONGEST, Recent
+
+    model, kb = nlu
+    recent, monday = Recent(size=2), date(2026, 11, 23)
+    first = recent("居住证怎么办理", model, kb, TODAY)
+    assert first == understand("居住证怎么办理", model, kb, TODAY)
+    assert recent("居住证怎么办理", model, kb, TODAY) is first  # kept
+    # "下周一" depends on the day: each day reads it afresh and names its own date
+    wednesday_reading = recent("下周一上午能办吗", model, kb, TODAY)
+    monday_reading = recent("下周一上午能办吗", model, kb, monday)
+    assert wednesday_reading.entities.dates[0].start == monday
+    assert monday_reading.entities.dates[0].start == date(2026, 11, 30)
+    assert recent("居住证怎么办理", model, kb, TODAY) is not first  # the day changed back: afresh
+    long = "我要投诉" + "楼下烧烤店每天营业到凌晨两点，噪音很大" * 3
+    assert len(long) > RECENT_LONGEST and recent(long, model, kb, TODAY) is not recent(long, model, kb, TODAY)
+    hello = recent("你好", model, kb, TODAY)
+    thanks = recent("谢谢", model, kb, TODAY)
+    assert recent("你好", model, kb, TODAY) is hello  # two kept: 你好 is now the most recent
+    recent("转人工", model, kb, TODAY)  # … so 谢谢 goes
+    assert recent("你好", model, kb, TODAY) is hello
+    assert recent("谢谢", model, kb, TODAY) is not thanks
