@@ -383,6 +383,10 @@ async def _refuse_return(session, ticket: Ticket, actor, payload: dict, note, ct
     _require_text(note, "不同意退单的理由", "reason_required")
     ticket.state = ticket.state_before_return or "dispatched"
     ticket.state_before_return = None
+    ticket.return_due_date = None  # one return per dispatch: refused, it is the department's to handle
+    if ticket.state == "dispatched":  # the days spent waiting on the hotline do not count against the signing
+        ticket.sign_due_date = ctx.calendar.add_working_days(ctx.today, rules.SIGN_WITHIN)
+        ticket.sign_alerted_on = None
     return {"back_to": ticket.state}
 
 
@@ -393,6 +397,8 @@ async def _sign(session, ticket: Ticket, actor, payload: dict, note, ctx: Contex
 
 async def _return(session, ticket: Ticket, actor, payload: dict, note, ctx: Context) -> dict:
     _require_text(note, "退单理由", "reason_required")
+    if ticket.return_due_date is None and ticket.dispatched_at is not None:
+        raise Conflict("该工单的退单已被驳回，请按派单办理；如有异议请与12345热线联系", code="return_already_refused")
     if ticket.return_due_date is None or ctx.today > ticket.return_due_date:
         raise Conflict("退单须在派单后2个工作日内提出，已超过退单期限", code="return_window_passed")
     ticket.state_before_return = ticket.state

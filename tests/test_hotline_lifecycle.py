@@ -258,10 +258,14 @@ async def test_returns_and_redispatch_keep_the_clock(desk, clock):
     number, due = created["number"], created["deadline"]["due_date"]
     assert due == "2026-11-25"
     await desk.ok("agent01", number, "dispatch", department="cgj")
-    clock.set(datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI))
+    clock.set(datetime(2026, 11, 19, 9, 0, tzinfo=SHANGHAI))
     await desk.ok("dept-cgj", number, "return", note="不属本单位职责")
+    clock.set(datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI))  # the hotline decides a day later
     back = await desk.ok("agent01", number, "refuse_return", note="属城管执法职责，请办理")
     assert back["state"] == "dispatched" and back["lead_department"] == "cgj"
+    assert back["sign_due_date"] == "2026-11-23"  # a sign-for day from the refusal, not the one gone by
+    again = await desk.act("dept-cgj", number, "return", note="确实不属本单位职责")
+    assert (again.status, (await again.json())["error"]["code"]) == (409, "return_already_refused")
     await desk.ok("dept-cgj", number, "sign")
     moved = await desk.ok("agent01", number, "redispatch", department="zjj", note="涉及违建，改派住建局")
     assert moved["state"] == "dispatched" and moved["lead_department"] == "zjj"
