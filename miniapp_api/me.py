@@ -66,6 +66,7 @@ async def _logged_in(request: web.Request, session: Session) -> web.Response:
     app = request.app
     async with transaction(app) as db:
         account = await people.touch_account(db, session.openid, session.unionid, app[keys.CLOCK].now())
+        account.miniapp_login_at = app[keys.CLOCK].now()
         bound = account.id_number is not None
     token, ttl = await start_session(app, session)
     return json_response({"token": token, "expires_in": ttl, "bound": bound})

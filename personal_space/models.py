@@ -32,6 +32,9 @@ class WeChatAccount(Base):
     id_number: Mapped[str | None] = mapped_column(ForeignKey("persons.id_number"), index=True)
     created_at: Mapped[datetime] = mapped_column(AwareDateTime())
     bound_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # Last login through the mini-program: an openid of the mini-program, not the official
+    # account's, so subscribe messages (which only the mini-program sends) can reach it.
+    miniapp_login_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
 
 
 class Enterprise(Base):

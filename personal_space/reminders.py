@@ -71,14 +71,16 @@ async def recipients_of(session: AsyncSession, holder_type: str, holder_id: str,
 
 async def addresses(session: AsyncSession, id_numbers: list[str], channel: str) -> dict[str, tuple[str, str]]:
     """id_number → (channel, address): WeChat when the person has a bound account and that is the
-    configured channel, the console otherwise."""
+    configured channel, the console otherwise. Of a person's accounts, one that has logged in to
+    the mini-program wins (the official account's openid cannot take a subscribe message), then
+    the latest bound."""
     found = {i: ("console", "console") for i in id_numbers}
     if channel == "wechat_subscribe" and id_numbers:
         rows = await session.execute(select(WeChatAccount.id_number, WeChatAccount.openid)
                                      .where(WeChatAccount.id_number.in_(id_numbers))
-                                     .order_by(WeChatAccount.bound_at))
+                                     .order_by(WeChatAccount.miniapp_login_at.is_not(None), WeChatAccount.bound_at))
         for id_number, openid in rows:
-            found[id_number] = ("wechat_subscribe", openid)  # the latest binding wins
+            found[id_number] = ("wechat_subscribe", openid)  # the last in that order wins
     return found
 
 

@@ -143,6 +143,19 @@ async def test_a_renewal_restarts_the_stages(app_client, fake_wechat, post, cloc
     assert reminders(fake_wechat)[-1] == "食品经营许可证还有90天到期，请及时办理延续或换证"
 
 
+async def test_reminders_go_to_the_mini_program_account_not_an_official_account_bound_later(
+        app_client, fake_wechat, post, clock):
+    app = app_client.app
+    await login(app_client, fake_wechat, "openid-mp-alice")
+    await bind(post, "openid-mp-alice", ALICE)
+    clock.advance(timedelta(minutes=5))
+    await bind(post, "openid-oa-alice", ALICE)  # she bound in the official account too: later, never in the mini-program
+    expiry = clock.today() + timedelta(days=7)
+    await post("/integration/v1/licences", licence(ALICE, "食品经营许可证", valid_until=expiry.isoformat()))
+    await outbox.run_once(app)  # it arrived past its 7-day stage: queued at once
+    assert [m["touser"] for m in fake_wechat.subscribe_messages] == ["openid-mp-alice"]
+
+
 async def test_a_licence_renewed_as_a_new_one_is_no_longer_reminded_of(app_client, fake_wechat, post, clock):
     app = app_client.app
     headers = await login(app_client, fake_wechat, "openid-alice")
