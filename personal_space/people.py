@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import insert_for
+from core.db import insert_for, serialise
 from core.errors import Conflict, InvalidInput, NotFound
 from core.identity import InvalidIdentifier, validate_id_number, validate_uscc
 from personal_space.models import Enterprise, EnterpriseMember, Person, WeChatAccount
@@ -174,15 +174,20 @@ async def require_membership(session: AsyncSession, uscc: str, id_number: str, t
 
 
 async def set_legal_representative(session: AsyncSession, uscc: str, id_number: str, now: datetime) -> None:
-    """The enterprise's legal representative, as the business registration reports it; a
-    previous one loses the role."""
-    rows = (await session.scalars(select(EnterpriseMember).where(
-        EnterpriseMember.uscc == uscc, EnterpriseMember.role == LEGAL_REPRESENTATIVE,
-        EnterpriseMember.revoked_at.is_(None)))).all()
-    if any(m.id_number == id_number for m in rows):
+    """The enterprise's legal representative, as the business registration reports it. A
+    previous one loses the role, and with it whatever standing they keep or gave: their own
+    agent grant and the agents they authorised end (the new representative grants anew), so
+    someone who has left cannot go on reading the enterprise's data, alone or through others."""
+    await serialise(session, f"enterprise:{uscc}")  # two licences naming representatives at once: one after the other
+    current = (await session.scalars(select(EnterpriseMember).where(
+        EnterpriseMember.uscc == uscc, EnterpriseMember.revoked_at.is_(None)))).all()
+    representatives = [m for m in current if m.role == LEGAL_REPRESENTATIVE]
+    if any(m.id_number == id_number for m in representatives):
         return
-    for member in rows:
-        member.revoked_at = now
+    leaving = {m.id_number for m in representatives}
+    for member in current:
+        if member.id_number in leaving or member.granted_by in leaving:
+            member.revoked_at = now
     session.add(EnterpriseMember(uscc=uscc, id_number=id_number, role=LEGAL_REPRESENTATIVE, valid_until=None,
                                  granted_by=None, granted_at=now))
 

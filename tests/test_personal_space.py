@@ -188,6 +188,31 @@ async def test_a_late_older_business_licence_changes_neither_the_representative_
     assert (space["name"], space["my_role"]) == ("某某餐饮有限公司", "legal_representative")
 
 
+async def test_a_new_legal_representative_ends_what_the_previous_one_held_or_granted(app_client, fake_wechat, post):
+    alice = await citizen(app_client, fake_wechat, post, "openid-a", ALICE)
+    bob = await citizen(app_client, fake_wechat, post, "openid-b", BOB)
+    carol = await citizen(app_client, fake_wechat, post, "openid-c", CAROL)
+    space = f"/api/v1/enterprises/{COMPANY['id']}/space"
+
+    def business_licence(number: int, representative: dict) -> dict:
+        return licence(COMPANY, "营业执照", licence_id="BL-7", version=number, valid_until=None,
+                       legal_representative={"id_number": representative["id_number"], "name": representative["name"]})
+
+    await post("/integration/v1/licences", business_licence(1, ALICE))
+    granted = await app_client.post(f"/api/v1/enterprises/{COMPANY['id']}/members", headers=alice,
+                                    json={"id_number": BOB["id_number"], "name": BOB["name"], "valid_until": "2027-06-30"})
+    assert granted.status == 201 and (await app_client.get(space, headers=bob)).status == 200
+    await post("/integration/v1/licences", business_licence(2, CAROL))  # 变更登记: Carol now represents it
+    assert (await app_client.get(space, headers=alice)).status == 404  # the former representative is out
+    assert (await app_client.get(space, headers=bob)).status == 404  # and so is the agent she authorised
+    now = await (await app_client.get(space, headers=carol)).json()
+    assert now["my_role"] == "legal_representative"
+    regranted = await app_client.post(f"/api/v1/enterprises/{COMPANY['id']}/members", headers=carol,
+                                      json={"id_number": BOB["id_number"], "name": BOB["name"],
+                                            "valid_until": "2027-06-30"})
+    assert regranted.status == 201 and (await app_client.get(space, headers=bob)).status == 200
+
+
 async def test_a_renewal_links_its_predecessor(app_client, fake_wechat, post):
     headers = await citizen(app_client, fake_wechat, post, "openid-a", ALICE)
     await post("/integration/v1/licences", licence(ALICE, "机动车驾驶证", licence_id="old", valid_until="2026-11-20",
