@@ -280,7 +280,7 @@ async def console_act(request: web.Request, number: str, action: str, /, body: A
 class SupervisionOut(BaseModel):
     id: int
     ticket_no: str
-    kind: str = Field(description="yellow 黄牌 | red 红牌 | sign_overdue 超期未签收")
+    kind: str = Field(description="yellow 黄牌 | red 红牌 | sign_overdue 超期未签收 | urge 督办员督办")
     raised_on: date
     department: str | None
     department_name: str | None

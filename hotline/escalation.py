@@ -37,8 +37,8 @@ SUPERVISORS, HOTLINE = "supervisors", "hotline"  # staff notice recipients besid
 _KIND_TEXT = {"red": "已超期（红牌）", "yellow": "即将到期（黄牌）", "sign_overdue": "超过签收期限未签收"}
 
 
-# Who holds a ticket, answerable for its cards: its lead department, except while a return
-# (退单) waits for the hotline's decision, when the department can do nothing with it.
+# Who holds a ticket, answerable for its cards (`tickets.holder` in SQL): its lead department,
+# except while a return (退单) waits for the hotline's decision.
 HOLDER = case((Ticket.state == "returned", None), else_=Ticket.lead_department).label("lead_department")
 
 

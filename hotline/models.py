@@ -118,13 +118,14 @@ class TicketRating(Base):
 
 
 class Supervision(Base):
-    """A 督办 record: a card raised or a sign-for deadline missed, at most one per kind and day."""
+    """A 督办 record: a card raised, a sign-for deadline missed or a supervisor's 督办, at most one
+    per kind and day."""
 
     __tablename__ = "supervisions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_no: Mapped[str] = mapped_column(ForeignKey("tickets.number"))  # indexed by the unique constraint
-    kind: Mapped[str] = mapped_column(String(16))  # yellow | red | sign_overdue
+    kind: Mapped[str] = mapped_column(String(16))  # yellow | red | sign_overdue | urge
     raised_on: Mapped[date] = mapped_column(Date, index=True)
     department: Mapped[str | None] = mapped_column(String(8), index=True)
     due_at: Mapped[datetime] = mapped_column(AwareDateTime())

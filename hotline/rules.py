@@ -72,6 +72,7 @@ ACTIONS: dict[str, Action] = {
     "request_extension": _action("申请延期", {LEAD}, {"signed"}, "extension_requested"),
     "reply": _action("答复", {LEAD}, {"signed", "extension_requested"}, "replied"),
     "assist_note": _action("协办意见", {ASSIST}, PENDING - {"registered"}, None),
+    "urge": _action("督办", {SUPERVISOR}, PENDING, None),  # chase whoever holds it: a 督办 record and a notice
     "supplement": _action("补充信息", {CITIZEN}, PENDING, None),
     "withdraw": _action("撤回", {CITIZEN}, PENDING, "withdrawn"),
     "rate": _action("评价", {CITIZEN}, ANSWERED, None),

@@ -19,7 +19,7 @@ from core.db import grouped, insert_for
 from core.errors import AppError, Conflict, InvalidInput, NotFound
 from core.outbox import Draft, enqueue
 from hotline import catalogue, rules
-from hotline.models import Ticket, TicketEvent, TicketRating, TicketSequence
+from hotline.models import Supervision, Ticket, TicketEvent, TicketRating, TicketSequence
 from personal_space.reminders import drafts_for
 
 
@@ -474,6 +474,30 @@ async def _reopen(session, ticket: Ticket, actor, payload: dict, note, ctx: Cont
     return {"due_date": ticket.due_date.isoformat()}
 
 
+def holder(ticket: Ticket) -> str | None:
+    """The department answerable for the ticket now; None while it waits on the hotline (not yet
+    dispatched, or returned and awaiting the hotline's decision)."""
+    return None if ticket.state == "returned" else ticket.lead_department
+
+
+async def _urge(session, ticket: Ticket, actor: Actor, payload: dict, note, ctx: Context) -> dict:
+    """督办 by a supervisor: a 督办 record (once a day per ticket) and a notice to whoever holds it."""
+    _require_text(note, "督办意见", "note_required")
+    department = holder(ticket)
+    recorded = await session.execute(insert_for(session, Supervision).values(
+        ticket_no=ticket.number, kind="urge", raised_on=ctx.today, department=department, due_at=ticket.due_at,
+        created_at=ctx.now).on_conflict_do_nothing())
+    if recorded.rowcount != 1:
+        raise Conflict("今天已督办过该工单", code="already_urged_today")
+    recipient = department or "hotline"
+    who = catalogue.departments().get(recipient, "12345热线")
+    await enqueue(session, [Draft(key=f"urge:{ticket.number}:{ctx.today.isoformat()}", channel="console",
+                                  address=f"staff:{recipient}", recipient=f"staff:{recipient}", kind="ticket_urge",
+                                  data={"接收": who, "事项": f"工单督办（{actor.name}）：{note}", "工单编号": ticket.number,
+                                        "答复期限": rules.plain_date(ticket.due_date, ctx.today)})], ctx.now)
+    return {"department": department}
+
+
 async def _assist_note(session, ticket: Ticket, actor, payload: dict, note, ctx: Context) -> dict:
     _require_text(note, "协办意见", "note_required")
     return {}
@@ -506,7 +530,7 @@ _HANDLERS = {
     "accept_return": _accept_return, "refuse_return": _refuse_return, "approve_extension": _approve_extension,
     "refuse_extension": _refuse_extension, "callback": _callback, "close": _close, "judge_rating": _judge_rating,
     "reopen": _reopen, "sign": _sign, "return": _return, "request_extension": _request_extension,
-    "reply": _reply, "assist_note": _assist_note, "supplement": _supplement, "withdraw": _withdraw, "rate": _rate,
+    "reply": _reply, "assist_note": _assist_note, "urge": _urge, "supplement": _supplement, "withdraw": _withdraw, "rate": _rate,
 }
 assert set(_HANDLERS) == set(rules.ACTIONS), "every action needs a handler"
 

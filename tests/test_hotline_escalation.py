@@ -203,6 +203,31 @@ async def test_a_return_waiting_for_the_hotline_is_the_hotlines_card_not_the_dep
                                                 ("staff:supervisors", "ticket_red", {number})])
 
 
+async def test_a_supervisor_chases_a_ticket_once_a_day_and_its_holder_hears_of_it(app, desk, clock):
+    number = await call_on(desk, clock, "2026-11-18")
+    await scan_at(app, clock, at("2026-11-26", 0, 0, 1))  # overdue: the red card
+    clock.set(at("2026-11-26", 9))
+    offered = [a["name"] for a in (await desk.ticket("super01", number))["actions"]]
+    assert offered == ["urge"]
+    no_note = await desk.act("super01", number, "urge")
+    assert (await no_note.json())["error"]["code"] == "note_required"
+    urged = await desk.ok("super01", number, "urge", note="已超期，请今日内答复")
+    assert urged["state"] == "signed"
+    assert await records(app, "urge") == [(number, "urge", date(2026, 11, 26), "cgj")]
+    assert (await notices(app))[-1] == ("staff:cgj", "ticket_urge", {number})
+    again = await desk.act("super01", number, "urge", note="再催")
+    assert (again.status, (await again.json())["error"]["code"]) == (409, "already_urged_today")
+    assert (await (await desk.act("agent01", number, "urge", note="催")).json())["error"]["code"] == \
+        "action_not_allowed_for_role"
+    clock.set(at("2026-11-27", 9))
+    await desk.ok("super01", number, "urge", note="仍未答复，请说明原因")  # the next day, again
+    await desk.ok("dept-cgj", number, "reply", reply="已处理，答复迟了，致歉。")
+    late = await desk.act("super01", number, "urge", note="催")
+    assert (await late.json())["error"]["code"] == "action_not_allowed_in_state"  # answered: nothing to chase
+    listed = await (await desk.get("super01", "/supervisions")).json()
+    assert [r["kind"] for r in listed if r["ticket_no"] == number].count("urge") == 2
+
+
 async def test_an_approved_extension_drops_the_card_and_the_next_scan_does_not_raise_it(app, desk, clock):
     number = await call_on(desk, clock, "2026-11-18")
     await scan_at(app, clock, at("2026-11-24", 9))

@@ -145,7 +145,7 @@ ARGS = {"dispatch": {"department": "cgj"}, "redispatch": {"department": "jtj", "
         "answer": {"reply": "答复"}, "refuse_return": {"note": "理由"}, "refuse_extension": {"note": "理由"},
         "callback": {"note": "回访"}, "judge_rating": {"reasonable": True}, "return": {"note": "不属本单位职责"},
         "request_extension": {"days": 3, "note": "需现场勘查"}, "reply": {"reply": "已处理"},
-        "assist_note": {"note": "协办意见"}, "classify": {"difficulty": "general"}}
+        "assist_note": {"note": "协办意见"}, "classify": {"difficulty": "general"}, "urge": {"note": "请尽快办理"}}
 
 
 async def _in_state(desk: Desk, state: str, citizen: dict | None = None) -> str:

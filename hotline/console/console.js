@@ -13,7 +13,7 @@
 (() => {
   const API = '/console/api';
   const CHANNELS = { phone: '电话', wechat: '微信公众号', miniapp: '小程序', rating: '差评转办' };
-  const SUPERVISION_KINDS = { yellow: '黄牌', red: '红牌', sign_overdue: '超期未签收' };
+  const SUPERVISION_KINDS = { yellow: '黄牌', red: '红牌', sign_overdue: '超期未签收', urge: '督办员督办' };
   const CARD_TONES = { yellow: 'is-due-soon', red: 'is-overdue' };
   const HANDOFF_STATES = { waiting: '等待回复', answered: '已回复', closed: '已结束' };
   const SPEAKERS = { user: '群众', bot: '智能客服', agent: '话务员' };
@@ -783,6 +783,7 @@
     reply: () => [textInput('reply', '答复内容', { multiline: true, rows: 6,
       placeholder: '写明办理情况和结果，将告知来电人' })],
     assist_note: () => [textInput('note', '协办意见', { multiline: true, rows: 4 })],
+    urge: () => [textInput('note', '督办意见（将通知承办单位）', { multiline: true, rows: 3 })],
   };
 
   const actionHint = (name) => ({
