@@ -47,7 +47,7 @@ class ApplicationOut(BaseModel):
     due_date: date | None = Field(description="承诺办结日（计时暂停的工作日已顺延）；受理前和特别程序（计时暂停）期间为 null")
     due_provisional: bool = Field(description="为 true 时，到期日（或剩余工作日）依赖尚未公布放假安排的年份")
     timer_paused: bool = Field(description="特别程序期间暂停计时：此时没有承诺办结日，见 remaining_working_days")
-    remaining_working_days: int | None = Field(description="暂停计时期间，恢复计时后尚余的工作日；其他时候为 null")
+    remaining_working_days: int | None = Field(description="暂停计时期间，恢复计时后尚余的工作日（受理前暂停时为 null）；其他时候为 null")
     missing_materials: list[str] = Field(description="补齐补正：需一次补齐的全部材料")
     deferred_materials: list[DeferredOut] = Field(description="容缺受理：后补材料及期限")
     timeline: list[StepOut]
@@ -63,7 +63,7 @@ def application_out(application: Application, steps: list[ApplicationEvent], def
         department=application.department, applicant_name=name, state=application.state,
         state_label=applications.STATES[application.state], accepted_on=application.accepted_on,
         promised_working_days=application.promised_working_days, due_date=application.due_date,
-        due_provisional=application.due_provisional, timer_paused=application.remaining_working_days is not None,
+        due_provisional=application.due_provisional, timer_paused=application.state == "suspended",
         remaining_working_days=application.remaining_working_days, missing_materials=application.missing_materials,
         deferred_materials=[DeferredOut(name=m.name, due_date=m.due_date) for m in deferred],
         timeline=[StepOut(state=e.state, state_label=applications.STATES[e.state], occurred_at=e.occurred_at,

@@ -85,6 +85,8 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
             application.password_hash = password_hash(number, event["query_password"])
         if event.get("promised_working_days") is not None:
             application.promised_working_days = event["promised_working_days"]
+    elif application.promised_working_days is None and event.get("promised_working_days") is not None:
+        application.promised_working_days = event["promised_working_days"]  # older, but the only word on it
     if application.password_hash is None:
         raise InvalidInput("首次推送办件须带查询密码 query_password", code="query_password_missing")
     await session.flush()
@@ -115,7 +117,7 @@ async def _announce(session: AsyncSession, application: Application, event_id: s
             "办理状态": STATES[application.state]}
     if application.due_date:
         data["承诺办结日"] = application.due_date.isoformat()
-    elif application.remaining_working_days is not None:
+    elif application.state == "suspended":
         data["承诺办结日"] = paused_text(application)
     if application.missing_materials:
         data["需补正材料"] = "、".join(application.missing_materials)
@@ -127,6 +129,8 @@ async def _announce(session: AsyncSession, application: Application, event_id: s
 
 def paused_text(application: Application) -> str:
     """What stands for the promised date while the clock is stopped."""
+    if application.remaining_working_days is None:  # suspended before acceptance, or before this was kept
+        return "特别程序期间暂停计时，恢复后顺延"
     return f"特别程序期间暂停计时，恢复后尚余{application.remaining_working_days}个工作日"
 
 
@@ -184,7 +188,7 @@ def _promise(application: Application, events: list[ApplicationEvent], calendar:
     application.due_date, application.due_provisional, application.remaining_working_days = None, False, None
     if application.accepted_on is None or application.promised_working_days is None:
         return
-    paused, suspended_on = _paused_working_days(events, calendar)
+    paused, suspended_on = _paused_working_days(events, calendar, application.accepted_on)
     if suspended_on is not None:
         used = calendar.working_days_between(application.accepted_on, suspended_on) - paused
         application.remaining_working_days = max(0, application.promised_working_days - used)
@@ -203,13 +207,15 @@ async def recompute_provisional(session: AsyncSession, calendar: WorkingCalendar
         _promise(application, history[application.application_no], calendar)
 
 
-def _paused_working_days(events: list[ApplicationEvent], calendar: WorkingCalendar) -> tuple[int, date | None]:
+def _paused_working_days(events: list[ApplicationEvent], calendar: WorkingCalendar,
+                         accepted_on: date) -> tuple[int, date | None]:
     """Working days spent in suspensions that have ended (from each to the next other state), and
-    the day the suspension under way began (None when the application is not suspended)."""
+    the day the suspension under way began (None when the application is not suspended). Only
+    the time after acceptance counts: before it the clock had not started."""
     paused, started = 0, None
     for event in events:
         if event.state == "suspended" and started is None:
-            started = event.occurred_at.date()
+            started = max(event.occurred_at.date(), accepted_on)
         elif event.state != "suspended" and started is not None:
             paused += max(0, calendar.working_days_between(started, event.occurred_at.date()))
             started = None

@@ -105,6 +105,23 @@ async def test_suspension_pauses_the_promised_date(app_client, push, alice, cloc
     assert await shown() == ("2026-11-23", False, None)  # 19 November plus the 2 working days suspended (11th, 12th)
 
 
+async def test_a_pause_before_acceptance_does_not_count_and_a_late_event_may_bring_the_only_time_limit(
+        app_client, push, alice):
+    async def shown() -> tuple:
+        body = await (await app_client.get(f"/api/v1/applications/{NUMBER}", headers=alice)).json()
+        return body["due_date"], body["timer_paused"], body["remaining_working_days"]
+
+    await push("submitted", "2026-11-02T09:00:00+08:00", promised_working_days=None)
+    await push("suspended", "2026-11-03T09:00:00+08:00", promised_working_days=None)
+    assert await shown() == (None, True, None)  # paused before the clock started: nothing to count yet
+    await push("suspended", "2026-11-10T15:00:00+08:00", promised_working_days=None)
+    await push("accepted", "2026-11-05T10:12:00+08:00")  # late, and the only event that names the limit
+    # the 3 and 4 November spent suspended came before acceptance: 6, 9 and 10 used of 10
+    assert await shown() == (None, True, 7)
+    await push("in_review", "2026-11-12T09:00:00+08:00", promised_working_days=None)
+    assert await shown() == ("2026-11-23", False, None)
+
+
 async def test_a_paused_clock_is_what_the_applicant_hears_and_the_bot_says(app_client, push, alice):
     from core import keys
     from personal_space.models import Application

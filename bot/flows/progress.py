@@ -64,7 +64,7 @@ async def _progress_text(session, application: Application) -> str:
     note = "（按预测的节假日安排计算）" if application.due_provisional else ""
     if application.due_date:
         lines.append(f"承诺办结日：{application.due_date.month}月{application.due_date.day}日{note}")
-    elif application.remaining_working_days is not None:
+    elif application.state == "suspended":
         lines.append(f"承诺办结日：{applications.paused_text(application)}{note}")
     if application.missing_materials:
         lines.append("需一次性补齐：" + "、".join(application.missing_materials))
