@@ -72,6 +72,8 @@ async def ingest_licence(session: AsyncSession, source: str, event: dict, now: d
     holder = await _holder(session, event["holder"], now)
     if event.get("legal_representative") and holder.type == "enterprise":
         rep = event["legal_representative"]
+        # The enterprise first, then the person: the order a grant takes them in (no deadlock).
+        await serialise(session, f"enterprise:{holder.id}")
         person = await ensure_person(session, id_number_or_error(rep["id_number"]), rep["name"], now)
         await set_legal_representative(session, holder.id, person.id_number, now)
     predecessor = None

@@ -178,7 +178,7 @@ async def set_legal_representative(session: AsyncSession, uscc: str, id_number: 
     previous one loses the role, and with it whatever standing they keep or gave: their own
     agent grant and the agents they authorised end (the new representative grants anew), so
     someone who has left cannot go on reading the enterprise's data, alone or through others."""
-    await serialise(session, f"enterprise:{uscc}")  # two licences naming representatives at once: one after the other
+    await serialise(session, f"enterprise:{uscc}")  # with grants and other pushes: one after the other
     current = (await session.scalars(select(EnterpriseMember).where(
         EnterpriseMember.uscc == uscc, EnterpriseMember.revoked_at.is_(None)))).all()
     representatives = [m for m in current if m.role == LEGAL_REPRESENTATIVE]
@@ -194,8 +194,11 @@ async def set_legal_representative(session: AsyncSession, uscc: str, id_number: 
 
 async def grant_agent(session: AsyncSession, uscc: str, by: str, id_number: str, name: str, valid_until: date,
                       now: datetime) -> EnterpriseMember:
-    """The legal representative authorises an agent (经办人) until `valid_until`."""
+    """The legal representative authorises an agent (经办人) until `valid_until`; after any change
+    of representative under way (`set_legal_representative`), so a grant by one who is leaving
+    cannot slip past it."""
     today = now.date()
+    await serialise(session, f"enterprise:{uscc}")
     await require_membership(session, uscc, by, today, role=LEGAL_REPRESENTATIVE)
     if valid_until < today:
         raise InvalidInput("授权截止日期不能早于今天", code="invalid_grant_end")
@@ -215,6 +218,7 @@ async def grant_agent(session: AsyncSession, uscc: str, by: str, id_number: str,
 
 async def revoke_agent(session: AsyncSession, uscc: str, by: str, id_number: str, now: datetime) -> None:
     """The legal representative ends an agent's grants now."""
+    await serialise(session, f"enterprise:{uscc}")
     await require_membership(session, uscc, by, now.date(), role=LEGAL_REPRESENTATIVE)
     if not await _end_grants(session, uscc, id_number, now):
         raise NotFound("该人员不是本企业的经办人", code="member_not_found")

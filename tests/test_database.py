@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core import system_state
@@ -76,3 +77,39 @@ async def test_naive_timestamps_are_refused(engine):
         async with sessions.begin() as session:
             await system_state.write(session, "probe", 1, datetime(2026, 1, 1))
             await session.flush()
+
+
+async def test_the_grants_of_a_representative_replaced_before_the_upgrade_end_with_it(tmp_path):
+    """Migration 0015 ends what 09463eb ends from then on: agents granted by a representative no
+    longer in office (the embedded SQLite, migrated to 0014, filled, then to the head)."""
+    from datetime import date
+
+    from personal_space.models import Enterprise, EnterpriseMember, Person
+
+    engine = create_engine(load_settings(database_url=f"sqlite:///{tmp_path}/upgrade.db"))
+    try:
+        await migrate(engine, "0014")
+        then = datetime(2026, 11, 1, 10, 0, tzinfo=SHANGHAI)
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessions.begin() as session:
+            session.add(Enterprise(uscc="91350200776049653A", name="某某餐饮有限公司", created_at=then))
+            for number in ("former", "current", "agent-a", "agent-b"):
+                session.add(Person(id_number=number, name=number, created_at=then, updated_at=then))
+            await session.flush()
+
+            def member(who: str, role: str, by: str | None, revoked: datetime | None = None) -> EnterpriseMember:
+                return EnterpriseMember(uscc="91350200776049653A", id_number=who, role=role, granted_by=by,
+                                        valid_until=None if by is None else date(2027, 6, 30), granted_at=then,
+                                        revoked_at=revoked)
+
+            session.add_all([member("former", "legal_representative", None, revoked=then),
+                             member("current", "legal_representative", None),
+                             member("agent-a", "agent", "former"), member("agent-b", "agent", "current")])
+        await migrate(engine)
+        async with sessions.begin() as session:
+            rows = await session.execute(select(EnterpriseMember.id_number, EnterpriseMember.revoked_at)
+                                         .where(EnterpriseMember.role == "agent"))
+            ended = {who: revoked is not None for who, revoked in rows}
+        assert ended == {"agent-a": True, "agent-b": False}
+    finally:
+        await engine.dispose()
