@@ -87,7 +87,8 @@ def _sqlite_begin(connection) -> None:
     """SQLite has no SELECT … FOR UPDATE: a transaction that reads a row, decides, then writes
     (a ticket's next state) would decide on what another is about to change. BEGIN IMMEDIATE
     takes the write lock first, so transactions run one after another, as PostgreSQL's row locks
-    make them; readers outside a transaction still read alongside (WAL)."""
+    make them. Every transaction does, reads too (SQLAlchemy begins one for any statement): the
+    embedded default trades concurrency for that simplicity; PostgreSQL is the one for load."""
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
