@@ -75,8 +75,8 @@ async def _route(turn: Turn) -> str | Reply:
         return await _event(turn)
     if turn.text in CANCEL_WORDS:
         if turn.conversation.flow is not None and turn.conversation.handoff:  # a menu's flow during a handoff
-            turn.conversation.leave()  # leaves that flow only: the people are still there
-            return LEFT_FLOW_IN_HANDOFF
+            turn.conversation.leave()  # leaves that flow only: the people are still there, if still there
+            return LEFT_FLOW_IN_HANDOFF if await handoff.still_open(turn) else CANCELLED
         ended = await handoff.end(turn)
         if ended:  # what was said during it (a menu's flow) is the ended handoff's, not the next one's
             turn.conversation.transcript = turn.conversation.transcript[-1:]

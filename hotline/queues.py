@@ -83,8 +83,8 @@ async def queue(session: AsyncSession, name: str, now: datetime, calendar: Worki
             Ticket.updated_at
     else:
         raise InvalidInput(f"未知的队列：{name}", code="unknown_queue")
-    if department is not None:
-        query = query.where(Ticket.lead_department == department)
+    if department is not None:  # theirs to answer: not while a return waits for the hotline
+        query = query.where(Ticket.lead_department == department, Ticket.state != "returned")
     return await _page(session, query, key, after, limit)
 
 

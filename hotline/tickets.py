@@ -17,6 +17,7 @@ from core import ratings
 from core.calendar import WorkingCalendar
 from core.db import grouped, insert_for
 from core.errors import AppError, Conflict, InvalidInput, NotFound
+from core.identity import mask_personal_data
 from core.outbox import Draft, enqueue
 from hotline import catalogue, rules
 from hotline.models import Supervision, Ticket, TicketEvent, TicketRating, TicketSequence
@@ -491,6 +492,8 @@ async def _urge(session, ticket: Ticket, actor: Actor, payload: dict, note, ctx:
         raise Conflict("今天已督办过该工单", code="already_urged_today")
     recipient = department or "hotline"
     who = catalogue.departments().get(recipient, "12345热线")
+    if ticket.anonymous and department is not None:  # a department never learns an anonymous caller's numbers
+        note = mask_personal_data(note)
     await enqueue(session, [Draft(key=f"urge:{ticket.number}:{ctx.today.isoformat()}", channel="console",
                                   address=f"staff:{recipient}", recipient=f"staff:{recipient}", kind="ticket_urge",
                                   data={"接收": who, "事项": f"工单督办（{actor.name}）：{note}", "工单编号": ticket.number,

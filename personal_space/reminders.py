@@ -121,6 +121,8 @@ async def plan_arrived_licence(session: AsyncSession, document: Document, today:
     the planner only looks at the stages reached since its last round, which this one missed."""
     if document.status != "valid" or document.valid_until is None:
         return 0
+    if not await session.scalar(select(NOT_RENEWED).where(Document.id == document.id)):
+        return 0  # a correction to a licence already renewed: nothing to remind of
     left = (document.valid_until - today).days
     reached = [d for d in _stages_of(document.kind) if d >= left >= 0]
     return await _queue_licence(session, document, min(reached), today, now, channel) if reached else 0

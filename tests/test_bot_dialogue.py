@@ -152,6 +152,19 @@ async def test_handoff_opens_a_queue_entry_with_the_transcript(user, bot):
         ("user", "退出"), ("bot", "已结束人"), ("user", "你好"), ("bot", "您好！有"), ("user", "转人工"), ("bot", "正在为您")]
 
 
+async def test_cancel_in_a_menu_flow_after_the_agents_closed_the_handoff_says_so_plainly(user, bot):
+    from bot.texts import CANCELLED
+    from hotline import handoffs
+
+    assert await user.say("转人工") == "[transfer]"
+    assert "办件编号" in await user.say("", msg_type="event", event="CLICK", key="MENU_PROGRESS")
+    app = bot.server.app
+    async with transaction(app) as session:  # the agents close it meanwhile
+        await handoffs.close(session, await session.scalar(select(Handoff)), app[keys.CLOCK].now())
+    assert await user.say("取消") == CANCELLED  # not "人工客服仍在为您服务"
+    assert await user.say("你好") != "[transfer]"
+
+
 async def test_progress_lookup_with_the_query_password(user, bot, clock):
     body = {"event_id": event_id("app"), "application_no": "SX20261105000123", "query_password": "839201",
             "item_code": "KE-FOOD-01", "item_name": "食品经营许可（新办）", "department": "市市场监管局",

@@ -11,8 +11,11 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from sqlalchemy import select
 
 from core.calendar import WorkingCalendar
+from core.db import transaction
+from core.outbox import OutboxMessage
 from hotline import rules
 from hotline.escalation import run_scan
 from tests.hotline_helpers import (  # noqa: F401 - fixtures
@@ -193,6 +196,9 @@ async def test_a_return_waiting_for_the_hotline_is_the_hotlines_card_not_the_dep
                                           ("staff:supervisors", "ticket_red", {number})]
     assert await records(app, "red") == [(number, "red", date(2026, 11, 26), None)]
     assert await queue(desk, "dept-cgj", "department") == []  # nothing cgj can do with it
+    assert await queue(desk, "dept-cgj", "overdue") == []
+    assert await queue(desk, "agent01", "overdue?department=cgj") == []
+    assert await queue(desk, "agent01", "overdue") == [number]  # the hotline's to decide
     assert number in await queue(desk, "agent01", "new")
     kpis = {k["department"]: k for k in await (await desk.get("super01", "/kpis")).json()}
     assert kpis["cgj"]["open_overdue"] == 0
@@ -226,6 +232,16 @@ async def test_a_supervisor_chases_a_ticket_once_a_day_and_its_holder_hears_of_i
     assert (await late.json())["error"]["code"] == "action_not_allowed_in_state"  # answered: nothing to chase
     listed = await (await desk.get("super01", "/supervisions")).json()
     assert [r["kind"] for r in listed if r["ticket_no"] == number].count("urge") == 2
+
+
+async def test_a_supervisors_note_on_an_anonymous_ticket_reaches_the_department_masked(app, desk, clock):
+    clock.set(at("2026-11-18"))
+    number = (await desk.call(anonymous=True))["number"]
+    await desk.ok("agent01", number, "dispatch", department="cgj")
+    await desk.ok("super01", number, "urge", note="来电人13912345678多次催问，请尽快联系")
+    async with transaction(app) as session:
+        told = await session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "ticket_urge"))
+    assert "13912345678" not in told.data["事项"] and "139****5678" in told.data["事项"]
 
 
 async def test_an_approved_extension_drops_the_card_and_the_next_scan_does_not_raise_it(app, desk, clock):

@@ -169,6 +169,8 @@ async def test_a_licence_renewed_as_a_new_one_is_no_longer_reminded_of(app_clien
     body = await (await app_client.get("/api/v1/me/reminders",
                                        headers={"Authorization": headers["Authorization"]})).json()
     assert body == []  # the old one is renewed, the new one is years away
+    await post("/integration/v1/licences", licence(ALICE, "机动车驾驶证", licence_id="D-1", version=2,  # a correction
+                                                   valid_until=(first - timedelta(days=20)).isoformat()))
     await day_by_day(app, clock, clock.today() + timedelta(days=1), first + timedelta(days=1))
     assert reminders(fake_wechat) == ["机动车驾驶证还有30天到期，请及时办理延续或换证"]  # no 7, 1, 0 for the old card
 

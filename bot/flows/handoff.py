@@ -35,6 +35,14 @@ async def relay(turn: Turn) -> Reply | None:
     return None if handoff is None else Reply(transfer=True)
 
 
+async def still_open(turn: Turn) -> bool:
+    """Whether the handoff this conversation opened is still open (agents may have closed it)."""
+    if turn.conversation.handoff:
+        async with transaction(turn.app) as session:
+            turn.conversation.handoff = await handoffs.open_for(session, turn.openid) is not None
+    return turn.conversation.handoff
+
+
 async def end(turn: Turn) -> bool:
     """The user leaves an open handoff ("退出"); True when there was one."""
     if not turn.conversation.handoff:

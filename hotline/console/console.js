@@ -789,7 +789,7 @@
   const actionHint = (name) => ({
     sign: '签收后开始办理，请在答复期限内答复。',
     close: '确认回访已完成，办结该工单。',
-    reopen: `重办将重新派给原承办单位，给予${limits().reopen_days}个工作日。`,
+    reopen: `重办给予${limits().reopen_days}个工作日：已派单的重新派给原承办单位，直接答复的回到待派单。`,
   })[name];
 
   function openAction(ctx, action, preset = {}) {
