@@ -55,7 +55,7 @@ async def test_complaint_filing_gives_a_ticket_with_its_due_date(alice, bot, clo
     assert "138****" in await alice.say("滨江路88号")
     assert "匿名" in await alice.say("1")
     confirm = await alice.say("1")
-    assert "请确认" in confirm and "滨江路88号" in confirm
+    assert "请确认" in confirm and "滨江路88号" in confirm and "联系电话：138****8000" in confirm
     done = await alice.say("1")
     assert "GD20261123000001" in done
     assert "按规定将在5个工作日内，即11月30日前答复" in done
@@ -173,6 +173,9 @@ async def test_progress_lookup_with_the_query_password(user, bot, clock):
     assert (await signed(bot, "/integration/v1/application-events", body, now=clock.now().timestamp())).status == 200
     assert "查询密码" in await user.say("查询办件SX20261105000123的进度")
     assert "不正确" in await user.say("000000")
+    for unsure in ("不知道", "密码在哪看"):  # no password at all: asked again, no try spent
+        assert await user.say(unsure) == "查询密码是受理回执上的一串数字，请直接输入；回复“取消”退出。"
+    assert "还可尝试1次" in await user.say("111111")  # the second wrong one, not the fourth
     answer = await user.say("８３９２０１")  # typed on a full-width keyboard
     assert "已受理" in answer and "承诺办结日：11月19日" in answer
     async with transaction(bot.server.app) as session:

@@ -24,12 +24,15 @@ Answer = Callable[[AsyncSession, str, str | None], Awaitable[str | None]]
 
 
 async def answer_with_secret(turn: Turn, budget: FailureBudget, secret: str | None, answer: Answer, *,
-                             wrong: str, gave_up: str) -> str:
+                             wrong: str, gave_up: str, ask: str) -> str:
     """Answer the number kept in the conversation (`data["number"]`, with `data["tries"]`) if
     `secret` fits it. A wrong secret counts against `budget` for this WeChat user and for the
     number, so neither guessing secrets nor walking numbers gets further by starting new
     conversations; `wrong` (which may name the {left} tries) asks again, and after TRIES wrong
-    answers the conversation ends with `gave_up`."""
+    answers the conversation ends with `gave_up`. A message that holds no secret at all
+    (`secret` None: "不知道", "在哪看") is no try: `ask` says again what is wanted."""
+    if secret is None:
+        return ask
     data = turn.conversation.data
     state, counters = turn.app[keys.STATE], (f"openid:{turn.openid}", f"no:{data['number']}")
     attempt = await budget.attempt(state, turn.now, *counters)  # taken before the check, given back if right

@@ -88,9 +88,11 @@ async def anonymity_given(turn: Turn) -> str:
     data = turn.conversation.data
     data["anonymous"] = picked == 1
     turn.conversation.step = "confirm"
+    person = await turn.person()
+    phone = data.get("phone") or (person.phone if person else None)
     lines = ["请确认您的诉求：", f"类型：{data['type']}", f"内容：{data['content'][:200]}",
-             f"地点：{data.get('location') or '未提供'}", f"对承办单位匿名：{'是' if data['anonymous'] else '否'}",
-             "确认提交请回复1，放弃请回复“取消”。"]
+             f"地点：{data.get('location') or '未提供'}", f"联系电话：{mask_phone(phone) if phone else '未提供'}",
+             f"对承办单位匿名：{'是' if data['anonymous'] else '否'}", "确认提交请回复1，放弃请回复“取消”。"]
     return "\n".join(lines)
 
 

@@ -51,10 +51,12 @@ async def password_given(turn: Turn) -> str:
         await applications.note_password_read(session, application, await turn.person(session), "微信公众号", turn.now)
         return await _progress_text(session, application)
 
-    return await answer_with_secret(turn, applications.LOOKUPS, unicodedata.normalize("NFKC", turn.text).strip()[:32],
+    password = unicodedata.normalize("NFKC", turn.text).strip()[:32]
+    return await answer_with_secret(turn, applications.LOOKUPS, password if any(c.isdigit() for c in password) else None,
                                     answer,
                                     wrong="办件编号或查询密码不正确，请重新输入查询密码（还可尝试{left}次）。",
-                                    gave_up="办件编号或查询密码不正确，请核对受理回执后重新查询。")
+                                    gave_up="办件编号或查询密码不正确，请核对受理回执后重新查询。",
+                                    ask="查询密码是受理回执上的一串数字，请直接输入；回复“取消”退出。")
 
 
 async def _progress_text(session, application: Application) -> str:

@@ -73,7 +73,8 @@ async def phone_given(turn: Turn) -> str:
 
     return await answer_with_secret(turn, LOOKUPS, turn.entities.phone, answer,
                                     wrong="工单编号或手机号码不正确，请重新发送手机号码。",
-                                    gave_up="工单编号或手机号码不正确，请核对后重新查询。")
+                                    gave_up="工单编号或手机号码不正确，请核对后重新查询。",
+                                    ask="请发送提交工单时登记的11位手机号码；回复“取消”退出。")
 
 
 def _status_text(turn: Turn, ticket: Ticket, *, ratable: bool) -> str:
