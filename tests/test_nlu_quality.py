@@ -150,3 +150,9 @@ def test_a_running_service_reads_a_repeated_message_once_and_afresh_for_a_new_da
     recent("转人工", model, kb, TODAY)  # … so 谢谢 goes
     assert recent("你好", model, kb, TODAY) is hello
     assert recent("谢谢", model, kb, TODAY) is not thanks
+
+
+@pytest.mark.parametrize("text", ["有人吗", "有人吗？", "喂", "在吗", "有人在吗"])
+def test_asking_whether_anyone_is_there_is_a_greeting_not_a_question_back(nlu, text):
+    reading = parse(nlu, text)
+    assert (reading.intent, reading.alternatives) == ("greet", [])  # answered, not "您是想：1. 打个招呼"
