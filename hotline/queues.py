@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Select, and_, case, func, select, tuple_
+from sqlalchemy import Select, Text, and_, case, cast, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ratings
@@ -25,11 +25,12 @@ QUEUES = {
     "due_soon": "即将到期（黄牌）",
     "overdue": "已超期（红牌）",
     "department": "按承办单位",
+    "assisting": "协办工单",  # open tickets a department assists (协办) on; it names the department
     "unsigned": "待签收",
     "answered": "待回访",
     "ratings": "待认定差评",
 }
-DEPARTMENT_QUEUES = ("department", "unsigned", "due_soon", "overdue")
+DEPARTMENT_QUEUES = ("department", "assisting", "unsigned", "due_soon", "overdue")
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,11 @@ async def queue(session: AsyncSession, name: str, now: datetime, calendar: Worki
     elif name == "department":
         # A ticket returned (退单) waits for the hotline, not the department: it is in "new".
         query = select(Ticket).where(pending, Ticket.lead_department.is_not(None), Ticket.state != "returned")
+    elif name == "assisting":
+        if department is None:
+            raise InvalidInput("协办工单须指定承办单位", code="department_required")
+        return await _page(session, select(Ticket).where(pending, Ticket.state != "returned", _assists(department)),
+                           key, after, limit)
     elif name == "unsigned":
         query = select(Ticket).where(pending, Ticket.state.in_(["dispatched", "reopened"]))
     elif name == "answered":
@@ -86,6 +92,12 @@ async def queue(session: AsyncSession, name: str, now: datetime, calendar: Worki
     if department is not None:  # theirs to answer: not while a return waits for the hotline
         query = query.where(Ticket.lead_department == department, Ticket.state != "returned")
     return await _page(session, query, key, after, limit)
+
+
+def _assists(department: str):
+    """The condition "`department` is among the ticket's assisting departments": a match in the
+    stored JSON list, alike on PostgreSQL and SQLite (department codes are letters and digits)."""
+    return cast(Ticket.assist_departments, Text).like(f'%"{department}"%')
 
 
 async def _page(session: AsyncSession, query: Select, key, after: str | None, limit: int) -> Page:

@@ -307,6 +307,23 @@ async def test_queues_show_overdue_and_due_soon_and_a_department_sees_only_its_o
     assert (await desk.get("dept-cgj", "/queues/new")).status == 403
 
 
+async def test_a_department_finds_the_open_tickets_it_assists_on(desk, clock):
+    clock.set(at("2026-11-18"))
+    assisted = (await desk.call())["number"]
+    await desk.ok("agent01", assisted, "dispatch", department="cgj", assist_departments=["zjj"])
+    led = await call_on(desk, clock, "2026-11-18", "zjj")
+    elsewhere = (await desk.call())["number"]
+    await desk.ok("agent01", elsewhere, "dispatch", department="cgj", assist_departments=["jtj"])
+    assert await queue(desk, "dept-zjj", "assisting") == [assisted]
+    assert await queue(desk, "dept-zjj", "department") == [led]
+    assert await queue(desk, "agent01", "assisting?department=zjj") == [assisted]
+    response = await desk.get("agent01", "/queues/assisting")
+    assert (await response.json())["error"]["code"] == "department_required"
+    await desk.ok("dept-cgj", assisted, "sign")
+    await desk.ok("dept-cgj", assisted, "reply", reply="已处理。")
+    assert await queue(desk, "dept-zjj", "assisting") == []  # answered: nothing left to assist
+
+
 async def test_supervisors_see_the_red_record_and_a_department_only_its_own(app, desk, clock):
     number = await call_on(desk, clock, "2026-11-18")
     await scan_at(app, clock, at("2026-11-26", 0, 0, 1))

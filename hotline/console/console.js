@@ -25,7 +25,7 @@
              views: ['handoffs', 'supervisions', 'kpis'], start: 'queue/new' },
     supervisor: { queues: ['overdue', 'due_soon', 'department'], views: ['supervisions', 'kpis'],
                   start: 'queue/overdue' },
-    department: { queues: ['unsigned', 'department', 'due_soon', 'overdue'], views: ['supervisions'],
+    department: { queues: ['unsigned', 'department', 'assisting', 'due_soon', 'overdue'], views: ['supervisions'],
                   start: 'queue/unsigned' },
   };
 

@@ -188,7 +188,7 @@ async def test_phone_complaint_from_call_to_close(console_url: str, watched, tmp
     await expect(page.get_by_test_id("user-role")).to_have_text("承办单位")
     await expect(page.get_by_test_id("user-department")).to_have_text("市城市管理执法局")
     nav = page.get_by_test_id("nav")
-    for name in ("unsigned", "department", "due_soon", "overdue"):
+    for name in ("unsigned", "department", "assisting", "due_soon", "overdue"):
         await expect(nav.get_by_test_id(f"nav-{name}")).to_be_visible()
     for name in ("new", "answered", "ratings", "handoffs", "kpis"):
         await expect(nav.get_by_test_id(f"nav-{name}")).to_have_count(0)
