@@ -239,6 +239,18 @@ async def test_an_approved_extension_counts_from_the_original_acceptance(desk, c
     assert deadline["promise"] == "按规定将在10个工作日内，即10月20日前答复"
 
 
+async def test_a_ticket_is_upgraded_to_difficult_before_its_deadline_not_after(desk, clock):
+    number = (await accepted_on(desk, clock, "2026-11-18"))["number"]  # general: due Wed 11-25
+    late = (await accepted_on(desk, clock, "2026-11-18"))["number"]
+    clock.set(at("2026-11-25", 23))  # the last hour of the last day
+    upgraded = await desk.ok("agent01", number, "classify", difficulty="difficult")
+    assert upgraded["deadline"]["due_date"] == "2026-12-09"  # 15 working days after 11-18
+    clock.set(at("2026-11-26", 9))
+    refused = await desk.act("agent01", late, "classify", difficulty="difficult")
+    assert (refused.status, (await refused.json())["error"]["code"]) == (409, "deadline_passed")
+    assert (await desk.ticket("agent01", late))["deadline"]["due_date"] == "2026-11-25"
+
+
 async def test_reopening_starts_a_new_five_working_day_clock_from_the_reopen_day(hotline_client, desk, alice, clock):
     clock.set(at("2026-11-18"))
     number = (await file_ticket(hotline_client, alice))["number"]
