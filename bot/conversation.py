@@ -5,7 +5,7 @@ any server process can take the next message and an abandoned flow simply expire
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 from aiohttp import web
 
@@ -52,4 +52,6 @@ async def load(app: web.Application, openid: str) -> Conversation:
 
 
 async def save(app: web.Application, openid: str, conversation: Conversation) -> None:
-    await app[keys.STATE].set_json(KEY.format(openid=openid), asdict(conversation), ttl=TTL)
+    # Its fields as they are (no deep copy as dataclasses.asdict makes): they are only serialised.
+    await app[keys.STATE].set_json(KEY.format(openid=openid), {name: getattr(conversation, name) for name in FIELDS},
+                                   ttl=TTL)
