@@ -43,7 +43,10 @@ BATCH = 200
 # Messages in flight per worker: as many as core.wechat has threads, so that a message marked
 # `sending` is really on the wire and not waiting for a thread (a cut-off would lose it).
 CONCURRENCY = THREADS
-MAX_ATTEMPTS = 8
+# Temporary failures are retried (backoff doubling from 30 s to an hour) for this long after the
+# message was made: an outage of WeChat, or a day's API quota spent, is waited out. Past it the
+# message ends as technical-failure, for someone to look at and resend, not as refused.
+RETRY_FOR = timedelta(hours=24)
 
 
 class OutboxMessage(Base):
@@ -182,6 +185,7 @@ async def _recover(app: web.Application, now: datetime) -> None:
 
 
 async def _claim(app: web.Application, now: datetime, limit: int) -> list[OutboxMessage]:
+    """Due rows, leased to this worker: all with the one `leased_until`, which marks them as ours."""
     async with transaction(app) as session:
         query = (select(OutboxMessage)
                  .where(OutboxMessage.state.in_([CREATED, TEMPORARY]), OutboxMessage.next_attempt_at <= now,
@@ -195,8 +199,8 @@ async def _claim(app: web.Application, now: datetime, limit: int) -> list[Outbox
         return claimed
 
 
-async def _send(message: OutboxMessage, sender: Sender | None, now: datetime) -> dict:
-    """Send one message; the row's new values."""
+async def _send(message: OutboxMessage, attempts: int, sender: Sender | None, now: datetime) -> dict:
+    """Send one message (its `attempts`-th try); the row's new values."""
     outcome: dict = {"id": message.id, "leased_until": None}
     try:
         if sender is None:
@@ -204,14 +208,18 @@ async def _send(message: OutboxMessage, sender: Sender | None, now: datetime) ->
         await sender.send(message)
         outcome.update(state=DELIVERED, sent_at=now, last_error=None)
     except SendError as exc:
-        attempts = message.attempts + 1
+        backoff = timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
         if exc.uncertain:
             outcome.update(state=TECHNICAL, last_error=f"{exc}；消息可能已送达（不自动重发）")
-        elif exc.permanent or attempts >= MAX_ATTEMPTS:
+        elif exc.permanent:
             outcome.update(state=PERMANENT, last_error=str(exc))
+        elif now + backoff > message.created_at + RETRY_FOR:
+            outcome.update(state=TECHNICAL, last_error=f"{exc}；{attempts}次尝试均未成功（不再自动重发）")
         else:
-            backoff = timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
             outcome.update(state=TEMPORARY, last_error=str(exc), next_attempt_at=now + backoff)
+    except Exception as exc:  # noqa: BLE001 - a sender's own fault: this message's outcome is unknown, the others' are not
+        log.exception("sender failed", extra={"outbox_id": message.id, "channel": message.channel})
+        outcome.update(state=TECHNICAL, last_error=f"发送程序出错（{type(exc).__name__}），结果未知（不自动重发）")
     return outcome
 
 
@@ -219,13 +227,18 @@ async def _deliver(app: web.Application, group: list[OutboxMessage], channels: d
     """Send a group of at most CONCURRENCY messages together: one transaction marks them all
     `sending` right before the calls (from then on a crash means "unknown", never "again"),
     one records the outcomes."""
-    async with transaction(app) as session:
-        marked = set(await session.scalars(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_([m.id for m in group]), OutboxMessage.state.in_([CREATED, TEMPORARY]))
-            .values(state=SENDING, attempts=OutboxMessage.attempts + 1).returning(OutboxMessage.id)))
     now = app[keys.CLOCK].now()
-    outcomes = await asyncio.gather(*(_send(m, channels.get(m.channel), now) for m in group if m.id in marked))
+    async with transaction(app) as session:
+        # Only rows this worker still holds: its lease may have run out and another worker taken
+        # them meanwhile (their lease is then not ours). The lease is renewed for the send.
+        marked = dict((await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([m.id for m in group]), OutboxMessage.state.in_([CREATED, TEMPORARY]),
+                   OutboxMessage.leased_until == group[0].leased_until)
+            .values(state=SENDING, attempts=OutboxMessage.attempts + 1, leased_until=now + LEASE)
+            .returning(OutboxMessage.id, OutboxMessage.attempts))).all())
+    outcomes = await asyncio.gather(*(_send(m, marked[m.id], channels.get(m.channel), now)
+                                      for m in group if m.id in marked))
     if outcomes:
         async with transaction(app) as session:
             await session.execute(update(OutboxMessage), list(outcomes))

@@ -24,6 +24,7 @@ import redis
 import requests
 from aiohttp import web
 from redis.exceptions import RedisError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
@@ -117,6 +118,16 @@ class _RoutedSession(requests.Session):
         response = super().request(method, url, *args, **kwargs)
         unanswered[0] -= 1
         return response
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request failed before a connection was made, so nothing of it reached WeChat
+    (refused, unresolvable, not connected in time)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError carries the error behind it
+    return isinstance(cause, (NewConnectionError, ConnectTimeoutError))
 
 
 class _Client(WeChatClient):
@@ -247,7 +258,9 @@ class WeChatApi:
         except WeChatClientException as exc:
             error = _client_error(exc)
         except requests.RequestException as exc:
-            error = WeChatError(code=-1, permanent=False, message=f"无法连接微信接口（{type(exc).__name__}）")
+            # A connection dropped after a POST went out leaves its outcome unknown, as a timeout does.
+            error = WeChatError(code=-1, permanent=False, message=f"无法连接微信接口（{type(exc).__name__}）",
+                                uncertain=unanswered[0] > 0 and not _never_sent(exc))
         except RedisError as exc:
             error = WeChatError(code=-1, permanent=False, message=f"令牌存储 Redis 不可用（{type(exc).__name__}）")
         else:

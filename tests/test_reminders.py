@@ -193,6 +193,50 @@ async def test_retries_with_backoff_and_permanent_failures_are_visible(app_clien
     assert len(fake_wechat.subscribe_messages) == 1
 
 
+async def test_a_wechat_outage_is_waited_out_for_a_day_then_left_for_a_person_not_called_refused(
+        app_client, fake_wechat, clock):
+    app = app_client.app
+    async with transaction(app) as session:
+        await outbox.enqueue(session, [Draft("k-outage", "wechat_subscribe", "openid-1", "p1", "licence_expiry",
+                                             {"提醒": "测试"})], clock.now())
+    began = clock.now()
+    fake_wechat.fail_next("message/subscribe/send", -1, times=1000)  # system busy, all day long
+    while clock.now() - began < outbox.RETRY_FOR:
+        await outbox.run_once(app)
+        clock.advance(timedelta(minutes=30))
+        if clock.now() - began == timedelta(hours=2):
+            assert (await _states(app))["k-outage"] == "temporary-failure"  # past the old 8 tries (~1 hour)
+    await outbox.run_once(app)
+    async with transaction(app) as session:
+        message = await session.scalar(select(OutboxMessage))
+    assert message.state == "technical-failure" and "均未成功" in message.last_error
+    assert 12 <= message.attempts <= 40 and fake_wechat.subscribe_messages == []
+
+
+async def test_a_worker_whose_lease_ran_out_does_not_send_what_another_has_taken(app_client, fake_wechat, clock):
+    app = app_client.app
+    async with transaction(app) as session:
+        await outbox.enqueue(session, [Draft("k-lease", "wechat_subscribe", "openid-1", "p1", "licence_expiry",
+                                             {"提醒": "测试"})], clock.now())
+    slow = await outbox._claim(app, clock.now(), 10)  # worker A takes it, then stalls past its lease
+    clock.advance(outbox.LEASE + timedelta(seconds=1))
+    await outbox.run_once(app)  # worker B takes it over and sends it
+    await outbox._deliver(app, slow, outbox.senders(app))  # A wakes up and goes on with what it had
+    assert len(fake_wechat.subscribe_messages) == 1
+    assert (await _states(app))["k-lease"] == "delivered"
+
+
+async def test_a_senders_own_fault_leaves_that_message_unknown_and_the_others_delivered(app_client, fake_wechat,
+                                                                                       clock):
+    app = app_client.app
+    async with transaction(app) as session:
+        await outbox.enqueue(session, [Draft("k-broken", "wechat_custom", "openid-1", "p1", "bot_followup", {}),
+                                       Draft("k-fine", "wechat_subscribe", "openid-2", "p2", "licence_expiry",
+                                             {"提醒": "测试"})], clock.now())
+    await outbox.run_once(app)
+    assert await _states(app) == {"k-broken": "technical-failure", "k-fine": "delivered"}
+
+
 async def _states(app) -> dict[str, str]:
     async with transaction(app) as session:
         return {m.key: m.state for m in await session.scalars(select(OutboxMessage))}

@@ -192,13 +192,36 @@ async def test_slow_wechat_times_out_without_blocking_the_loop(fake_wechat, make
     assert ticks >= 15  # the loop kept running while the worker thread waited
 
 
+async def test_a_connection_dropped_after_the_message_went_out_is_uncertain_not_retried(make_api):
+    """WeChat read the POST and the connection broke before its answer: it may have sent it."""
+    async def read_then_hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        if request.startswith(b"GET /cgi-bin/token"):
+            body = b'{"access_token": "t", "expires_in": 7200}'
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(body), body))
+            await writer.drain()
+        writer.close()  # a POST: read, then the connection is gone
+
+    server = await asyncio.start_server(read_then_hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        api = make_api(wechat_api_base_url=f"http://127.0.0.1:{port}/")
+        with pytest.raises(WeChatError) as caught:
+            await api.send_text("openid-1", "您好")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (caught.value.permanent, caught.value.uncertain) == (False, True)
+
+
 async def test_unreachable_wechat_is_temporary(make_api):
     api = make_api(wechat_api_base_url=f"http://127.0.0.1:{closed_port()}/")
 
     with pytest.raises(WeChatError) as caught:
         await api.send_text("openid-1", "您好")
 
-    assert (caught.value.code, caught.value.permanent) == (-1, False)
+    assert (caught.value.code, caught.value.permanent, caught.value.uncertain) == (-1, False, False)  # nothing went out
 
 
 async def test_missing_credentials_fail_at_call_time(make_api):
