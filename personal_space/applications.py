@@ -29,7 +29,7 @@ from core.outbox import enqueue
 from personal_space import access_log
 from personal_space.models import Application, ApplicationEvent, ApplicationRating, DeferredMaterial
 from personal_space.people import ensure_enterprise, ensure_person, id_number_or_error, uscc_or_error
-from personal_space.reminders import drafts_for
+from personal_space.reminders import drafts_for, plan_arrived_deferred
 
 STATES = {
     "submitted": "已申报", "pre_accepted": "预受理", "accepted": "已受理", "in_review": "审查中",
@@ -98,9 +98,10 @@ async def apply_event(session: AsyncSession, event: dict, calendar: WorkingCalen
     await session.flush()
     events = await timeline(session, number)
     _recompute(application, events, calendar, now)
-    await _sync_deferred(session, number, events)
+    added = await _sync_deferred(session, number, events)
     if application.state != before or len(events) == 1:
         await _announce(session, application, event["event_id"], channel, now)
+    await plan_arrived_deferred(session, application, added, now.date(), now, channel)
     return application
 
 
@@ -145,13 +146,17 @@ async def deferred_of_each(session: AsyncSession, numbers: list[str]) -> dict[st
                          DeferredMaterial.application_no, numbers)
 
 
-async def _sync_deferred(session: AsyncSession, number: str, events: list[ApplicationEvent]) -> None:
-    """One row per 容缺 material of the (earliest) acceptance, so reminders can find them by date."""
+async def _sync_deferred(session: AsyncSession, number: str, events: list[ApplicationEvent]) -> list[DeferredMaterial]:
+    """One row per 容缺 material of the (earliest) acceptance, so reminders can find them by date;
+    the rows written now (none when they stand as they were)."""
     accepted = next((e for e in events if e.state == "accepted"), None)
     wanted = [(m["name"], date.fromisoformat(m["due_date"])) for m in (accepted.deferred_materials if accepted else [])]
-    if [(m.name, m.due_date) for m in await deferred_of(session, number)] != wanted:
-        await session.execute(delete(DeferredMaterial).where(DeferredMaterial.application_no == number))
-        session.add_all(DeferredMaterial(application_no=number, name=name, due_date=due) for name, due in wanted)
+    if [(m.name, m.due_date) for m in await deferred_of(session, number)] == wanted:
+        return []
+    await session.execute(delete(DeferredMaterial).where(DeferredMaterial.application_no == number))
+    rows = [DeferredMaterial(application_no=number, name=name, due_date=due) for name, due in wanted]
+    session.add_all(rows)
+    return rows
 
 
 def _jsonable(materials: list[dict]) -> list[dict]:

@@ -160,16 +160,37 @@ async def plan_deferred_reminders(session: AsyncSession, today: date, now: datet
                                  .where(windows, DeferredMaterial.due_date >= today, Application.state.in_(ACTIVE)))
     queued = 0
     for material, application in rows:
-        left = (material.due_date - today).days
-        stage = min(d for d in DEFERRED_STAGES if d >= left)
-        data = {"办件名称": application.item_name, "办件编号": application.application_no, "补交材料": material.name,
-                "补交期限": material.due_date.isoformat(), "提醒": "今天是补交期限" if stage == 0 else f"还有{left}天到补交期限"}
-        key = f"deferred:{application.application_no}:{material.name}:{material.due_date.isoformat()}:{stage}"
-        drafts = await drafts_for(session, application.applicant_type, application.applicant_id, key,
-                                  "deferred_material", data, today, channel,
-                                  page=f"pages/applications/detail?no={application.application_no}")
-        queued += await enqueue(session, drafts, now)
+        queued += await _queue_deferred(session, material, application, today, now, channel)
     return queued
+
+
+async def plan_arrived_deferred(session: AsyncSession, application: Application, materials: list[DeferredMaterial],
+                                today: date, now: datetime, channel: str) -> int:
+    """容缺 materials that arrive already past a stage (accepted after the day's planning, due in
+    three days or less) are reminded of it at once, as an arrived licence is."""
+    from personal_space.applications import ACTIVE
+
+    if application.state not in ACTIVE:
+        return 0
+    queued = 0
+    for material in materials:
+        if 0 <= (material.due_date - today).days <= max(DEFERRED_STAGES):
+            queued += await _queue_deferred(session, material, application, today, now, channel)
+    return queued
+
+
+async def _queue_deferred(session: AsyncSession, material: DeferredMaterial, application: Application, today: date,
+                          now: datetime, channel: str) -> int:
+    """The reminder of the stage `material` has reached; its key makes it once per stage."""
+    left = (material.due_date - today).days
+    stage = min(d for d in DEFERRED_STAGES if d >= left)
+    data = {"办件名称": application.item_name, "办件编号": application.application_no, "补交材料": material.name,
+            "补交期限": material.due_date.isoformat(), "提醒": "今天是补交期限" if stage == 0 else f"还有{left}天到补交期限"}
+    key = f"deferred:{application.application_no}:{material.name}:{material.due_date.isoformat()}:{stage}"
+    drafts = await drafts_for(session, application.applicant_type, application.applicant_id, key,
+                              "deferred_material", data, today, channel,
+                              page=f"pages/applications/detail?no={application.application_no}")
+    return await enqueue(session, drafts, now)
 
 
 async def plan_due_reminders(app: web.Application) -> int:
