@@ -58,6 +58,9 @@ def _check_answers(scenario: Scenario, answers: Mapping[str, str]) -> None:
         elif oid not in {o.id for o in questions[qid].options}:
             valid = "、".join(f"{o.id}（{o.label}）" for o in questions[qid].options)
             problems.append({"field": qid, "message": f"没有选项 {oid}，可选：{valid}"})
+        elif not applicable(questions[qid], answers):  # e.g. a later answer kept after an earlier one changed
+            asked_when = "、".join(f"{q}={o}" for q, o in (questions[qid].depends_on or {}).items())
+            problems.append({"field": qid, "message": f"只在 {asked_when} 时才问，按您的其他回答不适用"})
     if problems:
         raise InvalidInput("情形回答有误：" + "；".join(f"{p['field']} {p['message']}" for p in problems),
                            code="invalid_answer", details=problems)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from aiohttp import web
 from aiohttp_pydantic.oas.typing import r200, r400, r401, r404
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core import keys
 from core.api import ErrorBody, api
@@ -64,6 +64,8 @@ class ScenarioDetail(ScenarioSummary):
 
 
 class ChecklistRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field ("answer") is an error, not a blank checklist
+
     answers: dict[str, str] = Field(default_factory=dict, description="情形问题 id → 选项 id")
     enterprise: str | None = Field(default=None, description="代企业办理时的统一社会信用代码（须为其法定代表人或经办人）")
 

@@ -23,7 +23,7 @@ from core import keys
 from core.db import serialise
 from core.errors import InvalidInput, NotFound
 from personal_space.models import Document
-from personal_space.people import (bound_person, ensure_enterprise, ensure_person, id_number_or_error,
+from personal_space.people import (NotBound, bound_person, ensure_enterprise, ensure_person, id_number_or_error,
                                    require_membership, set_legal_representative, uscc_or_error)
 
 STATUS_LABELS = {"valid": "有效", "expired": "过期", "cancelled": "注销", "revoked": "吊销", "suspended": "中止"}
@@ -179,11 +179,14 @@ async def check_show_code(app: web.Application, code: str, now: datetime) -> str
 async def held_kinds_of_caller(session: AsyncSession, openid: str, enterprise: str | None, today: date) -> frozenset[str]:
     """Once only (一次录入、多次复用): the kinds the caller holds valid, with those of the
     enterprise they act for. Unbound callers hold nothing the service knows of."""
+    uscc = uscc_or_error(enterprise) if enterprise else None  # a malformed code is a mistake, said as one
     person = await bound_person(session, openid)
     if person is None:
+        if uscc is not None:  # acting for an enterprise needs to be someone
+            raise NotBound()
         return frozenset()
     holders = [("person", person.id_number)]
-    if enterprise:
-        membership = await require_membership(session, enterprise.strip().upper(), person.id_number, today)
+    if uscc is not None:
+        membership = await require_membership(session, uscc, person.id_number, today)
         holders.append(("enterprise", membership.uscc))
     return await held_kinds(session, holders, today)

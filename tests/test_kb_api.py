@@ -56,6 +56,13 @@ async def test_checklist_refuses_bad_answers_and_bad_bodies(client):
     garbage = await client.post("/api/v1/scenarios/open-restaurant/checklist", data=b"{not json",
                                 headers={"Content-Type": "application/json"})
     assert garbage.status == 400 and (await garbage.json())["error"]["code"] == "invalid_json"
+    # entity is asked only for a new licence: an answer kept from before is pointed out, not dropped
+    stale = await client.post("/api/v1/scenarios/open-restaurant/checklist",
+                              json={"answers": {"licence": "has_scope", "entity": "company"}})
+    body = await stale.json()
+    assert stale.status == 400 and body["error"]["code"] == "invalid_answer" and "entity" in body["error"]["message"]
+    misspelt = await client.post("/api/v1/scenarios/open-restaurant/checklist", json={"answer": {"licence": "new"}})
+    assert misspelt.status == 400 and (await misspelt.json())["error"]["message"]
 
 
 async def test_item_detail(client):

@@ -241,6 +241,17 @@ async def _held(client, headers=None, **body) -> set[str]:
     return {m["key"] for m in (await response.json())["materials"] if m["already_held"]}
 
 
+async def test_a_checklist_for_an_enterprise_needs_a_well_formed_code_and_a_bound_caller(app_client, fake_wechat):
+    url = "/api/v1/scenarios/open-restaurant/checklist"
+    unbound = await login(app_client, fake_wechat, "openid-new")
+    headers = {"Authorization": unbound["Authorization"]}
+    malformed = await app_client.post(url, json={"enterprise": "91350200776049653B"}, headers=headers)
+    assert (malformed.status, (await malformed.json())["error"]["code"]) == (400, "invalid_uscc")
+    not_bound = await app_client.post(url, json={"enterprise": COMPANY["id"]}, headers=headers)
+    assert (not_bound.status, (await not_bound.json())["error"]["code"]) == (404, "not_bound")
+    assert (await app_client.post(url, json={}, headers=headers)).status == 200  # for themselves: fine, nothing held
+
+
 async def test_the_checklist_marks_what_the_caller_and_their_enterprise_hold(app_client, fake_wechat, post):
     headers = await citizen(app_client, fake_wechat, post, "openid-a", ALICE)
     assert await _held(app_client) == set()
