@@ -15,6 +15,7 @@ from core.errors import InvalidInput
 from knowledge_base.schema import Item, Material, Question, Requirement, Scenario, Step
 
 HELD_NOTE = "已有，免提交"
+HELD_IN_PART_NOTE = "您本人的已有，其他人员的仍需提交"
 
 
 @dataclass
@@ -29,8 +30,10 @@ class ChecklistMaterial:
     source: str
     tolerance_allowed: bool  # 容缺受理: may be handed in after acceptance
     satisfied_by: str | None
+    satisfied_in_part: bool = False  # the caller's own document is only their part of it
     for_items: list[str] = field(default_factory=list)  # item codes it serves; empty: the scenario's own
     already_held: bool = False
+    held_in_part: bool = False  # the caller holds their own part; the rest is still to hand in
     note: str | None = None
 
 
@@ -72,7 +75,8 @@ def _merge(into: ChecklistMaterial | None, material: Material, item_code: str | 
             key=material.key, name=material.name, requirement=material.requirement,
             conditions=[material.condition] if material.condition else [], originals=material.originals,
             copies=material.copies, form=material.form, source=material.source,
-            tolerance_allowed=material.tolerance_allowed, satisfied_by=material.satisfied_by, note=material.note)
+            tolerance_allowed=material.tolerance_allowed, satisfied_by=material.satisfied_by,
+            satisfied_in_part=material.satisfied_in_part, note=material.note)
     else:
         # The strictest demand of the items wins: required over conditional, most copies, and
         # 容缺 only if every item allows it.
@@ -83,7 +87,10 @@ def _merge(into: ChecklistMaterial | None, material: Material, item_code: str | 
         into.originals = max(into.originals, material.originals)
         into.copies = max(into.copies, material.copies)
         into.tolerance_allowed = into.tolerance_allowed and material.tolerance_allowed
-        into.satisfied_by = into.satisfied_by or material.satisfied_by
+        if into.satisfied_by is None:
+            into.satisfied_by, into.satisfied_in_part = material.satisfied_by, material.satisfied_in_part
+        elif material.satisfied_by == into.satisfied_by:  # one item asking for more than the caller's own wins
+            into.satisfied_in_part = into.satisfied_in_part or material.satisfied_in_part
     if item_code and item_code not in into.for_items:
         into.for_items.append(item_code)
     return into
@@ -123,7 +130,8 @@ def build_checklist(scenario: Scenario, items: Mapping[str, Item], answers: Mapp
         merged[material.key] = _merge(merged.get(material.key), material, None)
     materials = [m for key, m in merged.items() if key not in dropped_materials]
     for m in materials:
-        m.already_held = m.satisfied_by is not None and m.satisfied_by in held_kinds
+        held = m.satisfied_by is not None and m.satisfied_by in held_kinds
+        m.already_held, m.held_in_part = held and not m.satisfied_in_part, held and m.satisfied_in_part
     included = set(codes)
     steps = [s for s in scenario.steps if not s.items or included.intersection(s.items)]
     return Checklist(scenario, [items[c] for c in codes], materials, steps, unanswered, effective)

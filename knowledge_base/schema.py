@@ -93,6 +93,9 @@ class Material(_Strict):
     source: str = "申请人自备"  # 来源渠道: 申请人自备 / 政府部门核发 (name the department) / 中介机构
     tolerance_allowed: bool = False  # 容缺受理: may be handed in later
     satisfied_by: str | None = None  # document kind in a personal space that makes it 免提交
+    # The caller's own document of that kind is only their part of it (从业人员健康证明: theirs,
+    # not the other staff's): shown as held in part, never as 免提交.
+    satisfied_in_part: bool = False
     note: str | None = None
 
     @field_validator("satisfied_by")

@@ -13,7 +13,7 @@ from core.api import ErrorBody, api
 from core.auth import current_session
 from core.db import transaction
 from core.web import json_response
-from knowledge_base.checklist import HELD_NOTE, Checklist
+from knowledge_base.checklist import HELD_IN_PART_NOTE, HELD_NOTE, Checklist
 from knowledge_base.schema import FormField, Item, Question, Requirement, Scenario, Step
 from personal_space.documents import held_kinds_of_caller
 
@@ -82,7 +82,7 @@ class ChecklistMaterialOut(BaseModel):
     tolerance_allowed: bool = Field(description="可容缺受理（先受理、后补交）")
     for_items: list[str] = Field(description="用于哪些事项（编码）；空表示用于本场景的联办申请")
     already_held: bool = Field(description="已有，免提交：政府已掌握该材料（登录并实名后判断）")
-    held_note: str | None
+    held_note: str | None = Field(description="“已有，免提交”；本人的只是其中一份时为“您本人的已有，其他人员的仍需提交”")
     note: str | None
 
 
@@ -116,7 +116,7 @@ def _summary(sc: Scenario) -> dict:
 def _checklist_out(checklist: Checklist) -> ChecklistOut:
     sc = checklist.scenario
     materials = [ChecklistMaterialOut(**{k: v for k, v in vars(m).items() if k != "satisfied_by"},
-                                      held_note=HELD_NOTE if m.already_held else None)
+                                      held_note=HELD_NOTE if m.already_held else HELD_IN_PART_NOTE if m.held_in_part else None)
                  for m in checklist.materials]
     return ChecklistOut(scenario_id=sc.id, name=sc.name, answers=checklist.answers, unanswered=checklist.unanswered,
                         items=[_brief(i) for i in checklist.items], materials=materials, steps=checklist.steps,

@@ -117,3 +117,16 @@ def test_unanswered_questions_are_listed_and_bad_answers_refused():
     assert caught.value.code == "invalid_answer" and first.options[0].id in caught.value.message
     with pytest.raises(InvalidInput):
         build_checklist(scenario, CATALOGUE.items, {"no-such-question": "x"})
+
+
+def test_a_material_of_others_is_never_free_because_the_caller_holds_one_of_its_kind():
+    """Staff health certificates: the caller's own is only their part; a seed supplier's licence
+    is the supplier's, whatever licence the shop holds itself."""
+    grocery = build_checklist(CATALOGUE.scenarios["grocery-store"], CATALOGUE.items,
+                              {"entity": "individual", "food_scope": "bulk_food"}, held_kinds=frozenset({"健康证明"}))
+    health = next(m for m in grocery.materials if m.name == "从业人员健康证明")
+    assert (health.already_held, health.held_in_part) == (False, True)
+    seeds = build_checklist(CATALOGUE.scenarios["seed-shop"], CATALOGUE.items, {},
+                            held_kinds=frozenset({"农作物种子生产经营许可证"}))
+    supplier = next(m for m in seeds.materials if m.key == "supplier_seed_licence")
+    assert (supplier.already_held, supplier.held_in_part) == (False, False)

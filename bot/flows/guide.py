@@ -8,7 +8,7 @@ from bot.turn import Turn
 from core import keys
 from core.db import transaction
 from intents.understanding import Target
-from knowledge_base.checklist import Checklist
+from knowledge_base.checklist import HELD_IN_PART_NOTE, HELD_NOTE, Checklist
 from knowledge_base.schema import Item, Scenario
 from personal_space.documents import held_kinds
 
@@ -78,7 +78,9 @@ def _checklist_text(checklist: Checklist, bound: bool) -> str:
     for number, material in enumerate(checklist.materials, 1):
         notes = []
         if material.already_held:
-            notes.append("已有，免提交")
+            notes.append(HELD_NOTE)
+        elif material.held_in_part:
+            notes.append(HELD_IN_PART_NOTE)
         elif material.tolerance_allowed:
             notes.append("可容缺后补")
         if material.conditions:
