@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.datafile import load_model
 from knowledge_base.evaluate import DEV_SETS, OUT_OF_SCOPE, LabelledFile, PlainFile, confident_rate, evaluate
 from knowledge_base.text import name_key
@@ -46,3 +48,12 @@ def test_out_of_scope_queries_get_no_confident_hit(full_kb):
     rate, confident = confident_rate(kb, queries)
     assert len(queries) >= 40
     assert rate <= 0.10, confident
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("开洗脚店", "我要开足浴店"),  # not 干洗店 for the shared 洗 and 店
+    ("房子过户给儿子", "不动产转移登记（赠与）"),  # a gift to a child, not a sale
+])
+def test_everyday_words_for_a_service_find_it(full_kb, query, expected):
+    kb, _ = full_kb
+    assert kb.index.search(query).hits[0].doc.name == expected
