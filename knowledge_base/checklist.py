@@ -46,6 +46,25 @@ class Checklist:
     unanswered: list[Question]  # applicable questions still without an answer
     answers: dict[str, str]
 
+    @property
+    def added_items(self) -> list[Item]:
+        """Items the answers brought in beyond the scenario's own (whose handling its promise covers)."""
+        return [i for i in self.items if i.code not in self.scenario.items]
+
+    @property
+    def promised_days(self) -> int | None:
+        """The promised time for this situation: the scenario's, or longer when an item the answers
+        brought in promises longer on its own (a 烟草零售许可 added to a one-day shop)."""
+        if self.scenario.promised_days is None:
+            return None
+        return max([self.scenario.promised_days,
+                    *(i.promised_days for i in self.added_items if i.promised_days is not None)])
+
+    @property
+    def visits(self) -> int:
+        """Visits in person for this situation: the scenario's, or more when an added item needs more."""
+        return max([self.scenario.visits, *(i.visits for i in self.added_items)])
+
 
 def applicable(question: Question, answers: Mapping[str, str]) -> bool:
     """A question applies when every earlier answer it depends on was given."""

@@ -94,8 +94,8 @@ class ChecklistOut(BaseModel):
     items: list[ItemBrief]
     materials: list[ChecklistMaterialOut]
     steps: list[Step]
-    promised_days: int | None
-    visits: int
+    promised_days: int | None = Field(description="按所答情形的承诺办结时限（工作日）：含所需事项中最长的")
+    visits: int = Field(description="按所答情形的到现场次数，0 为全程网办")
     lead_department: str
     form_name: str | None
     form_fields: list[FormField]
@@ -120,7 +120,7 @@ def _checklist_out(checklist: Checklist) -> ChecklistOut:
                  for m in checklist.materials]
     return ChecklistOut(scenario_id=sc.id, name=sc.name, answers=checklist.answers, unanswered=checklist.unanswered,
                         items=[_brief(i) for i in checklist.items], materials=materials, steps=checklist.steps,
-                        promised_days=sc.promised_days, visits=sc.visits, lead_department=sc.lead_department,
+                        promised_days=checklist.promised_days, visits=checklist.visits, lead_department=sc.lead_department,
                         form_name=sc.form_name, form_fields=sc.form_fields)
 
 

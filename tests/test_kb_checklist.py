@@ -130,3 +130,13 @@ def test_a_material_of_others_is_never_free_because_the_caller_holds_one_of_its_
                             held_kinds=frozenset({"农作物种子生产经营许可证"}))
     supplier = next(m for m in seeds.materials if m.key == "supplier_seed_licence")
     assert (supplier.already_held, supplier.held_in_part) == (False, False)
+
+
+def test_what_an_answer_adds_can_lengthen_the_promise_but_the_scenarios_own_items_are_its_promise():
+    grocery = CATALOGUE.scenarios["grocery-store"]
+    base = build_checklist(grocery, CATALOGUE.items, {})
+    tobacco = build_checklist(grocery, CATALOGUE.items, {"tobacco": "sell_tobacco"})
+    assert (base.promised_days, base.visits) == (grocery.promised_days, grocery.visits) == (1, 1)
+    assert tobacco.promised_days == CATALOGUE.items["EC-TOBACCO"].promised_days == 10  # not "1 day" any more
+    company = CATALOGUE.scenarios["company-setup"]  # its seal is mailed: the scenario's 0 visits stand
+    assert build_checklist(company, CATALOGUE.items, {}).visits == company.visits == 0

@@ -70,6 +70,10 @@ async def answer(turn: Turn) -> str:
 def _checklist_text(checklist: Checklist, bound: bool) -> str:
     """Header and the once-only note first, so that what `fit` cuts is the end of a long list."""
     lines = [f"【{checklist.scenario.name}】为您定制的材料清单（共{len(checklist.materials)}份）"]
+    scenario = checklist.scenario
+    if (checklist.promised_days, checklist.visits) != (scenario.promised_days, scenario.visits):
+        lines.append(f"按您的情形：承诺{checklist.promised_days}个工作日办结，"
+                     + ("全程网办" if checklist.visits == 0 else f"最多跑{checklist.visits}次"))
     held = sum(m.already_held for m in checklist.materials)
     if held:
         lines.append(f"其中{held}份政府已掌握，标“已有，免提交”的无需再交。")
