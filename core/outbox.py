@@ -43,10 +43,15 @@ BATCH = 200
 # Messages in flight per worker: as many as core.wechat has threads, so that a message marked
 # `sending` is really on the wire and not waiting for a thread (a cut-off would lose it).
 CONCURRENCY = THREADS
-# Temporary failures are retried (backoff doubling from 30 s to an hour) for this long after the
-# message was made: an outage of WeChat, or a day's API quota spent, is waited out. Past it the
-# message ends as technical-failure, for someone to look at and resend, not as refused.
+# Temporary failures are retried (backoff doubling from 30 s to an hour) for this long from the
+# first try: an outage of WeChat, or a day's API quota spent, is waited out. Past it the message
+# ends as permanent-failure, its last error saying it was given up (purged like any other).
 RETRY_FOR = timedelta(hours=24)
+
+
+def _backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th try failed."""
+    return timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
 
 
 class OutboxMessage(Base):
@@ -208,15 +213,15 @@ async def _send(message: OutboxMessage, attempts: int, sender: Sender | None, no
         await sender.send(message)
         outcome.update(state=DELIVERED, sent_at=now, last_error=None)
     except SendError as exc:
-        backoff = timedelta(seconds=min(30 * 2 ** (attempts - 1), 3600))
+        waited = sum((_backoff(n) for n in range(1, attempts + 1)), timedelta())  # since the first try, and the next wait
         if exc.uncertain:
             outcome.update(state=TECHNICAL, last_error=f"{exc}；消息可能已送达（不自动重发）")
         elif exc.permanent:
             outcome.update(state=PERMANENT, last_error=str(exc))
-        elif now + backoff > message.created_at + RETRY_FOR:
-            outcome.update(state=TECHNICAL, last_error=f"{exc}；{attempts}次尝试均未成功（不再自动重发）")
+        elif waited > RETRY_FOR:
+            outcome.update(state=PERMANENT, last_error=f"{exc}；24小时内{attempts}次尝试均未成功，不再重试")
         else:
-            outcome.update(state=TEMPORARY, last_error=str(exc), next_attempt_at=now + backoff)
+            outcome.update(state=TEMPORARY, last_error=str(exc), next_attempt_at=now + _backoff(attempts))
     except Exception as exc:  # noqa: BLE001 - a sender's own fault: this message's outcome is unknown, the others' are not
         log.exception("sender failed", extra={"outbox_id": message.id, "channel": message.channel})
         outcome.update(state=TECHNICAL, last_error=f"发送程序出错（{type(exc).__name__}），结果未知（不自动重发）")
@@ -264,7 +269,8 @@ async def _release(app: web.Application, messages: list[OutboxMessage]) -> None:
     async with transaction(app) as session:
         await session.execute(update(OutboxMessage)
                               .where(OutboxMessage.id.in_([m.id for m in messages]),
-                                     OutboxMessage.state.in_([CREATED, TEMPORARY]))
+                                     OutboxMessage.state.in_([CREATED, TEMPORARY]),
+                                     OutboxMessage.leased_until == messages[0].leased_until)  # still ours
                               .values(leased_until=None))
 
 

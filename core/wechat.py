@@ -122,9 +122,9 @@ class _RoutedSession(requests.Session):
 
 def _never_sent(exc: requests.RequestException) -> bool:
     """Whether the request failed before a connection was made, so nothing of it reached WeChat
-    (refused, unresolvable, not connected in time)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
+    (refused, unresolvable, not connected in time, the proxy or the TLS handshake failing)."""
+    if isinstance(exc, (requests.ConnectTimeout, requests.exceptions.ProxyError, requests.exceptions.SSLError)):
+        return True  # no connection, or none WeChat's end would read (the proxy, the TLS handshake)
     cause = exc.args[0] if exc.args else None
     cause = getattr(cause, "reason", cause)  # urllib3's MaxRetryError carries the error behind it
     return isinstance(cause, (NewConnectionError, ConnectTimeoutError))

@@ -312,7 +312,8 @@ async def _classify(session, ticket: Ticket, actor, payload: dict, note, ctx: Co
             raise InvalidInput("难度应为 general（一般）或 difficult（疑难）", code="invalid_difficulty")
         if ticket.difficulty == "difficult" and difficulty == "general":
             raise Conflict("疑难工单不能降为一般", code="difficulty_downgrade")
-        if difficulty == "difficult" and ticket.difficulty != "difficult" and ctx.now > ticket.due_at:
+        if difficulty == "difficult" and ticket.difficulty != "difficult" and ticket.reopen_count == 0 \
+                and ctx.now > ticket.due_at:  # (after a 重办 the label does not move the deadline)
             # Upgrading would move the deadline past the day it was missed and clear the red card.
             raise Conflict("工单已超期，不能再升级为疑难", code="deadline_passed")
         changed["difficulty"] = difficulty

@@ -66,7 +66,7 @@ class ScenarioDetail(ScenarioSummary):
 class ChecklistRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field ("answer") is an error, not a blank checklist
 
-    answers: dict[str, str] = Field(default_factory=dict, description="情形问题 id → 选项 id")
+    answers: dict[str, str] = Field(default_factory=dict, description="情形问题 id → 选项 id；按其他回答不适用的问题不要回答（400 invalid_answer）")
     enterprise: str | None = Field(default=None, description="代企业办理时的统一社会信用代码（须为其法定代表人或经办人）")
 
 
@@ -94,8 +94,8 @@ class ChecklistOut(BaseModel):
     items: list[ItemBrief]
     materials: list[ChecklistMaterialOut]
     steps: list[Step]
-    promised_days: int | None = Field(description="按所答情形的承诺办结时限（工作日）：含所需事项中最长的")
-    visits: int = Field(description="按所答情形的到现场次数，0 为全程网办")
+    promised_days: int | None = Field(description="按所答情形的承诺办结时限（工作日）：本场景的承诺，情形另加的事项更长时取其长")
+    visits: int = Field(description="按所答情形的到现场次数（情形另加的事项需要更多时取其多），0 为全程网办")
     lead_department: str
     form_name: str | None
     form_fields: list[FormField]

@@ -148,7 +148,8 @@ async def deferred_of_each(session: AsyncSession, numbers: list[str]) -> dict[st
 
 async def _sync_deferred(session: AsyncSession, number: str, events: list[ApplicationEvent]) -> list[DeferredMaterial]:
     """One row per 容缺 material of the (earliest) acceptance, so reminders can find them by date;
-    the rows written now (none when they stand as they were)."""
+    the rows written now (none when they stand as they were; reminders are once per stage, so
+    rows written again tell nobody twice)."""
     accepted = next((e for e in events if e.state == "accepted"), None)
     wanted = [(m["name"], date.fromisoformat(m["due_date"])) for m in (accepted.deferred_materials if accepted else [])]
     if [(m.name, m.due_date) for m in await deferred_of(session, number)] == wanted:

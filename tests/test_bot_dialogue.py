@@ -375,3 +375,19 @@ async def test_a_conversation_stored_by_an_earlier_release_still_loads(user, bot
         "flow": "complaint", "step": "content", "data": {"type": "投诉"}, "transcript": [], "handoff": False,
         "person": {}, "person_read_at": 0.0}, ttl=60)
     assert "地点" in await user.say("公交站台的顶棚破了好几个月，下雨天没法等车")
+
+
+async def test_a_guide_updated_while_its_questions_were_being_answered_starts_afresh(user, bot):
+    reply = await user.say("我要开饭店")
+    assert "请回复序号" in reply or "？" in reply
+    await user.say("1")  # the first answer: a new licence
+    stored = await conversation.load(bot.server.app, user.openid)
+    assert stored.flow == "guide"
+    stored.data["answers"] = {"licence": "has_scope", "entity": "company"}  # as an older guide's answers would be
+    await conversation.save(bot.server.app, user.openid, stored)
+    assert await user.say("1") == "这项办事指南刚刚更新，请重新告诉我您要办的事，我按新的指南为您定制清单。"
+    stored.data["question"] = "no-longer-asked"
+    stored.data["answers"] = {}
+    await conversation.save(bot.server.app, user.openid, stored)
+    assert "重新告诉我" in await user.say("1")
+    assert (await conversation.load(bot.server.app, user.openid)).flow is None

@@ -7,10 +7,13 @@ from bot.texts import MINIAPP, fit, numbered, choice
 from bot.turn import Turn
 from core import keys
 from core.db import transaction
+from core.errors import InvalidInput, NotFound
 from intents.understanding import Target
 from knowledge_base.checklist import HELD_IN_PART_NOTE, HELD_NOTE, Checklist
 from knowledge_base.schema import Item, Scenario
 from personal_space.documents import held_kinds
+
+UPDATED = "这项办事指南刚刚更新，请重新告诉我您要办的事，我按新的指南为您定制清单。"
 
 
 def _kb(turn: Turn):
@@ -56,15 +59,24 @@ async def _next(turn: Turn, checklist: Checklist) -> str:
 
 async def answer(turn: Turn) -> str:
     kb = _kb(turn)
-    scenario = kb.scenario(turn.conversation.data["scenario"])
-    question = next(q for q in scenario.questions if q.id == turn.conversation.data["question"])
+    try:
+        scenario = kb.scenario(turn.conversation.data["scenario"])
+        question = next(q for q in scenario.questions if q.id == turn.conversation.data["question"])
+    except (NotFound, StopIteration):  # the guide was updated while this conversation waited
+        turn.conversation.leave()
+        return UPDATED
     labels = [o.label for o in question.options]
     picked = choice(turn.text, labels)
     if picked is None:
         return f"请回复序号 1–{len(labels)} 选择：\n{question.text}\n{numbered(labels)}"
     answers = turn.conversation.data["answers"]
     answers[question.id] = question.options[picked].id
-    return await _next(turn, kb.checklist(scenario.id, answers))
+    try:
+        checklist = kb.checklist(scenario.id, answers)
+    except InvalidInput:  # an earlier answer no longer fits the updated guide
+        turn.conversation.leave()
+        return UPDATED
+    return await _next(turn, checklist)
 
 
 def _checklist_text(checklist: Checklist, bound: bool) -> str:
@@ -72,8 +84,8 @@ def _checklist_text(checklist: Checklist, bound: bool) -> str:
     lines = [f"【{checklist.scenario.name}】为您定制的材料清单（共{len(checklist.materials)}份）"]
     scenario = checklist.scenario
     if (checklist.promised_days, checklist.visits) != (scenario.promised_days, scenario.visits):
-        lines.append(f"按您的情形：承诺{checklist.promised_days}个工作日办结，"
-                     + ("全程网办" if checklist.visits == 0 else f"最多跑{checklist.visits}次"))
+        days = "" if checklist.promised_days is None else f"承诺{checklist.promised_days}个工作日办结，"
+        lines.append(f"按您的情形：{days}" + ("全程网办" if checklist.visits == 0 else f"最多跑{checklist.visits}次"))
     held = sum(m.already_held for m in checklist.materials)
     if held:
         lines.append(f"其中{held}份政府已掌握，标“已有，免提交”的无需再交。")
