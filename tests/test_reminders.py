@@ -305,17 +305,26 @@ async def test_upcoming_reminders_for_me_and_my_enterprise(app_client, fake_wech
 async def test_deferred_materials_are_reminded_while_the_application_is_open(app_client, fake_wechat, post, clock):
     app = app_client.app
     await bind(post, "openid-alice", ALICE)
-    due = clock.today() + timedelta(days=5)
-    body = {"application_no": "SX20261118000001", "query_password": "839201", "item_code": "KE-FOOD-01",
-            "item_name": "食品经营许可（新办）", "department": "市市场监管局", "promised_working_days": 10,
-            "applicant": {"type": "person", "id": ALICE["id_number"], "name": ALICE["name"]}}
-    await post("/integration/v1/application-events", {
-        **body, "event_id": "d1", "state": "accepted", "occurred_at": clock.now().isoformat(),
-        "deferred_materials": [{"name": "健康证明", "due_date": due.isoformat()}]})
+    due = await _accepted_with_a_deferred_material(post, clock, "SX20261118000001", days=5)
     await day_by_day(app, clock, clock.today(), due + timedelta(days=1))
-    texts = [m["data"]["提醒"]["value"] for m in fake_wechat.subscribe_messages
-             if m["template_id"] == TEMPLATES["deferred_material"]]
-    assert texts == ["还有3天到补交期限", "还有1天到补交期限", "今天是补交期限"]
+    assert _deferred_reminders(fake_wechat) == ["还有3天到补交期限", "还有1天到补交期限", "今天是补交期限"]
+
+
+async def _accepted_with_a_deferred_material(post, clock, number: str, *, days: int) -> date:
+    """Alice's application accepted now, its 健康证明 promised `days` later; that date."""
+    due = clock.today() + timedelta(days=days)
+    await post("/integration/v1/application-events", {
+        "event_id": f"accepted-{number}", "application_no": number, "query_password": "839201",
+        "item_code": "KE-FOOD-01", "item_name": "食品经营许可（新办）", "department": "市市场监管局",
+        "promised_working_days": 10, "applicant": {"type": "person", "id": ALICE["id_number"], "name": ALICE["name"]},
+        "state": "accepted", "occurred_at": clock.now().isoformat(),
+        "deferred_materials": [{"name": "健康证明", "due_date": due.isoformat()}]})
+    return due
+
+
+def _deferred_reminders(fake) -> list[str]:
+    return [m["data"]["提醒"]["value"] for m in fake.subscribe_messages
+            if m["template_id"] == TEMPLATES["deferred_material"]]
 
 
 async def test_a_deferred_material_accepted_after_the_days_planning_is_reminded_of_its_stage_at_once(
@@ -325,18 +334,10 @@ async def test_a_deferred_material_accepted_after_the_days_planning_is_reminded_
     on(clock, clock.today())
     await plan_due_reminders(app)  # the morning's planning is done
     clock.advance(timedelta(hours=2))
-    due = clock.today() + timedelta(days=2)
-    body = {"application_no": "SX20261118000002", "query_password": "839201", "item_code": "KE-FOOD-01",
-            "item_name": "食品经营许可（新办）", "department": "市市场监管局", "promised_working_days": 10,
-            "applicant": {"type": "person", "id": ALICE["id_number"], "name": ALICE["name"]}}
-    await post("/integration/v1/application-events", {
-        **body, "event_id": "d2", "state": "accepted", "occurred_at": clock.now().isoformat(),
-        "deferred_materials": [{"name": "健康证明", "due_date": due.isoformat()}]})
+    due = await _accepted_with_a_deferred_material(post, clock, "SX20261118000002", days=2)
     await outbox.run_once(app)
     await day_by_day(app, clock, clock.today() + timedelta(days=1), due + timedelta(days=1))
-    texts = [m["data"]["提醒"]["value"] for m in fake_wechat.subscribe_messages
-             if m["template_id"] == TEMPLATES["deferred_material"]]
-    assert texts == ["还有2天到补交期限", "还有1天到补交期限", "今天是补交期限"]
+    assert _deferred_reminders(fake_wechat) == ["还有2天到补交期限", "还有1天到补交期限", "今天是补交期限"]
 
 
 async def test_a_worker_process_killed_mid_batch(app_client, fake_wechat, clock, database_url, redis_url):
