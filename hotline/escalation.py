@@ -19,7 +19,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from aiohttp import web
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import keys, system_state
@@ -37,14 +37,9 @@ SUPERVISORS, HOTLINE = "supervisors", "hotline"  # staff notice recipients besid
 _KIND_TEXT = {"red": "已超期（红牌）", "yellow": "即将到期（黄牌）", "sign_overdue": "超过签收期限未签收"}
 
 
-# Who holds a ticket, answerable for its cards (`tickets.holder` in SQL): its lead department,
-# except while a return (退单) waits for the hotline's decision.
-HOLDER = case((Ticket.state == "returned", None), else_=Ticket.lead_department).label("lead_department")
-
-
 async def _raise(session: AsyncSession, condition, values: dict) -> list:
     statement = (update(Ticket).where(condition).values(**values)
-                 .returning(Ticket.number, HOLDER, Ticket.due_at, Ticket.card)
+                 .returning(Ticket.number, Ticket.holder.label("holder"), Ticket.due_at, Ticket.card)
                  .execution_options(synchronize_session=False))
     return list(await session.execute(statement))
 
@@ -79,7 +74,7 @@ async def scan(session: AsyncSession, calendar: WorkingCalendar, now: datetime) 
 
 
 async def _record(session: AsyncSession, raised: dict[str, list], now: datetime) -> None:
-    rows = [dict(ticket_no=r.number, kind=kind, raised_on=now.date(), department=r.lead_department, due_at=r.due_at,
+    rows = [dict(ticket_no=r.number, kind=kind, raised_on=now.date(), department=r.holder, due_at=r.due_at,
                  created_at=now) for kind, found in raised.items() for r in found]
     if rows:  # one statement compiled once, the rows sent by the driver in batches (executemany)
         await session.execute(insert_for(session, Supervision).on_conflict_do_nothing(), rows)
@@ -87,11 +82,11 @@ async def _record(session: AsyncSession, raised: dict[str, list], now: datetime)
 
 async def _notify(session: AsyncSession, raised: dict[str, list], now: datetime) -> None:
     """One digest per recipient and kind: the department (or the hotline while no department
-    holds the ticket: `HOLDER`), and the supervisors for red cards."""
+    holds the ticket: `Ticket.holder`), and the supervisors for red cards."""
     by_recipient: dict[tuple[str, str], list[str]] = defaultdict(list)
     for kind, rows in raised.items():
         for row in rows:
-            by_recipient[(kind, row.lead_department or HOTLINE)].append(row.number)
+            by_recipient[(kind, row.holder or HOTLINE)].append(row.number)
             if kind == "red":
                 by_recipient[(kind, SUPERVISORS)].append(row.number)
     names = catalogue.departments()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, Boolean, ColumnElement, Date, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint, and_, case)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import AwareDateTime, Base
@@ -74,6 +76,22 @@ class Ticket(Base):
         Index("ix_tickets_state_created", "state", "created_at"),
         Index("ix_tickets_state_replied", "state", "replied_at", "number"),  # 待回访: grows with the backlog
     )
+
+    @hybrid_property
+    def holder(self) -> str | None:
+        """Who answers for the ticket now (its cards, 督办 and a department's queues): the lead
+        department, except while a return (退单) waits for the hotline's decision; None: the hotline."""
+        return None if self.state == "returned" else self.lead_department
+
+    @holder.inplace.expression
+    @classmethod
+    def _holder_expression(cls) -> ColumnElement[str | None]:
+        return case((cls.state == "returned", None), else_=cls.lead_department)
+
+    @classmethod
+    def held_by(cls, department: str) -> ColumnElement[bool]:
+        """`holder == department`, written so that the index on the lead department serves it."""
+        return and_(cls.lead_department == department, cls.state != "returned")
 
 
 class TicketEvent(Base):

@@ -72,11 +72,11 @@ async def queue(session: AsyncSession, name: str, now: datetime, calendar: Worki
         query = select(Ticket).where(pending, Ticket.due_at < now)
     elif name == "department":
         # A ticket returned (退单) waits for the hotline, not the department: it is in "new".
-        query = select(Ticket).where(pending, Ticket.lead_department.is_not(None), Ticket.state != "returned")
+        query = select(Ticket).where(pending, Ticket.holder.is_not(None))
     elif name == "assisting":
         if department is None:
             raise InvalidInput("协办工单须指定承办单位", code="department_required")
-        return await _page(session, select(Ticket).where(pending, Ticket.state != "returned", _assists(department)),
+        return await _page(session, select(Ticket).where(pending, Ticket.holder.is_not(None), _assists(department)),
                            key, after, limit)
     elif name == "unsigned":
         query = select(Ticket).where(pending, Ticket.state.in_(["dispatched", "reopened"]))
@@ -90,7 +90,7 @@ async def queue(session: AsyncSession, name: str, now: datetime, calendar: Worki
     else:
         raise InvalidInput(f"未知的队列：{name}", code="unknown_queue")
     if department is not None:  # theirs to answer: not while a return waits for the hotline
-        query = query.where(Ticket.lead_department == department, Ticket.state != "returned")
+        query = query.where(Ticket.held_by(department))
     return await _page(session, query, key, after, limit)
 
 
@@ -167,7 +167,7 @@ async def department_kpis(session: AsyncSession, now: datetime, since: date | No
                func.count(Ticket.replied_at),
                func.sum(case((Ticket.replied_at <= Ticket.due_at, 1), else_=0)),  # due_at stays put once replied
                # overdue and theirs to answer (not while a return waits for the hotline)
-               func.sum(case((and_(Ticket.pending.is_(True), Ticket.state != "returned", Ticket.due_at < now), 1),
+               func.sum(case((and_(Ticket.pending.is_(True), Ticket.holder.is_not(None), Ticket.due_at < now), 1),
                              else_=0)),
                func.avg(Ticket.reply_working_days))
         .where(*where).group_by(Ticket.lead_department))

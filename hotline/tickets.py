@@ -479,16 +479,10 @@ async def _reopen(session, ticket: Ticket, actor, payload: dict, note, ctx: Cont
     return {"due_date": ticket.due_date.isoformat()}
 
 
-def holder(ticket: Ticket) -> str | None:
-    """The department answerable for the ticket now; None while it waits on the hotline (not yet
-    dispatched, or returned and awaiting the hotline's decision)."""
-    return None if ticket.state == "returned" else ticket.lead_department
-
-
 async def _urge(session, ticket: Ticket, actor: Actor, payload: dict, note, ctx: Context) -> dict:
     """督办 by a supervisor: a 督办 record (once a day per ticket) and a notice to whoever holds it."""
     _require_text(note, "督办意见", "note_required")
-    department = holder(ticket)
+    department = ticket.holder
     recorded = await session.execute(insert_for(session, Supervision).values(
         ticket_no=ticket.number, kind="urge", raised_on=ctx.today, department=department, due_at=ticket.due_at,
         created_at=ctx.now).on_conflict_do_nothing())
