@@ -25,6 +25,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 
+import uvloop
 from aiohttp import web
 
 import bot
@@ -142,13 +143,20 @@ async def _freeze_startup_objects(_app: web.Application) -> None:
     gc.freeze()
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The loop a serving or working process runs on: uvloop (libuv). A WeChat message is mostly
+    socket round trips (the request, Redis, PostgreSQL), and each costs about half the CPU on it
+    that it does on asyncio's own loop."""
+    return uvloop.new_event_loop()
+
+
 def _serve(settings: Settings) -> int:
     app = long_lived(create_app(settings))
     mode = "embedded (SQLite, in-process state)" if settings.embedded else "production"
     log.info("starting", extra={"url": f"http://{settings.host}:{settings.port}/", "mode": mode,
                                 "state_store": "redis" if settings.redis_url else "in-process"})
     try:
-        web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+        web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, loop=new_event_loop())
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -166,7 +174,8 @@ def _work(settings: Settings, port: int | None) -> int:
     """The background work alone (`create_worker_app`): web processes run with RUN_WORKERS off,
     workers with this. With `port`, /healthz, /readyz and /metrics (the database gauges, its
     WeChat errors, its process) answer there."""
-    return asyncio.run(_run_workers(long_lived(create_worker_app(settings)), port))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(_run_workers(long_lived(create_worker_app(settings)), port))
 
 
 async def _run_workers(app: web.Application, port: int | None) -> int:

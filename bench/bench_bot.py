@@ -15,7 +15,9 @@ contact: no conversation yet) with its own MsgId; the texts are a realistic mix 
 guide questions, progress and ticket queries, complaints and a subscribe event. The mix repeats
 its 18 texts, so the service's recent readings (`intents.understanding.Recent`) answer most of
 them, as they would the everyday words of real traffic; `--fresh-readings` reads each afresh.
-Targets: throughput >= 0.5 x the baseline's, p99 <= 50 ms. A third, diagnostic line runs the
+Each line also gives the server processes' CPU per message while measured (Linux), which the
+noise of a shared machine moves less than throughput. Targets: throughput >= 0.5 x the
+baseline's, p99 <= 50 ms. A third, diagnostic line runs the
 same service with the dialogue replaced by a fixed reply, to tell the channel's cost (signature,
 parse, middlewares, Redis dedupe) from the dialogue's.
 """
@@ -61,28 +63,31 @@ def _run_service(overrides: dict, port: int, fixed_dialogue: bool = False, fresh
     """Child process: the real service, as `python server.py` runs it. With `fixed_dialogue`
     the dialogue is replaced by a fixed reply (the diagnostic line: the channel's own cost);
     with `fresh_readings` every message is read by the model, none from the recent readings."""
-    from bot.messages import Reply
+    from bot.messages import Answer, Reply
     from core import keys
     from core.logs import configure_logging
     from intents.understanding import understand
-    from server import create_app, long_lived
+    from server import create_app, long_lived, new_event_loop
 
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
     app = long_lived(create_app(settings))
     if fixed_dialogue:
-        async def fixed(_app: web.Application, _incoming) -> Reply:
-            return Reply(text="您好，欢迎使用政务掌上办！")
+        async def fixed(_app: web.Application, _incoming, memory: str | None) -> Answer:
+            return Answer(Reply(text="您好，欢迎使用政务掌上办！"), memory)
         app[keys.BOT_RESPOND] = fixed
     if fresh_readings:
         async def read_afresh(started: web.Application) -> None:  # after the intents context set its own
             started[keys.UNDERSTAND] = understand
         app.on_startup.append(read_afresh)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, reuse_port=True)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, reuse_port=True, loop=new_event_loop())
 
 
 def _run_baseline(port: int) -> None:
-    """Child process: a bare aiohttp handler answering a fixed passive-reply XML."""
+    """Child process: a bare aiohttp handler answering a fixed passive-reply XML, on the service's
+    event loop (`server.new_event_loop`), so that the two differ only in what the handler does."""
+    from server import new_event_loop
+
     fixed = message_xml({"ToUserName": "o", "FromUserName": "gh", "CreateTime": 1, "MsgType": "text",
                          "Content": "您好，欢迎使用政务掌上办！"})
 
@@ -93,7 +98,7 @@ def _run_baseline(port: int) -> None:
     app = web.Application()
     app.router.add_post("/wechat", handler)
     app.router.add_get("/healthz", lambda _r: web.Response(text="ok"))
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, reuse_port=True)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, reuse_port=True, loop=new_event_loop())
 
 
 @dataclass
@@ -102,6 +107,8 @@ class Result:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     replies: Counter = field(default_factory=Counter)
+    pids: list[int] = field(default_factory=list)  # the server processes of this side
+    cpu_seconds: float | None = None  # theirs, while measured (None where /proc cannot tell)
 
     @property
     def rate(self) -> float:
@@ -109,8 +116,22 @@ class Result:
 
     def line(self) -> str:
         lat = sorted(self.latencies)
+        cpu = "" if self.cpu_seconds is None else f"  server CPU {self.cpu_seconds * 1000 / len(lat):5.3f} ms/message"
         return (f"{self.label:>22}: {self.rate:8,.0f} messages/s  p50 {percentile(lat, 50):6.2f} ms  "
-                f"p95 {percentile(lat, 95):6.2f} ms  p99 {percentile(lat, 99):6.2f} ms  max {lat[-1]:7.2f} ms")
+                f"p95 {percentile(lat, 95):6.2f} ms  p99 {percentile(lat, 99):6.2f} ms  max {lat[-1]:7.2f} ms{cpu}")
+
+
+def _cpu_seconds(pids: list[int]) -> float | None:
+    """User and system CPU the processes have used so far (Linux /proc), or None."""
+    try:
+        total = 0
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class Load:
@@ -208,7 +229,10 @@ async def _measure(args: argparse.Namespace, ports: list[tuple[int, Result]], cr
     for port, result in ports:
         url = f"http://127.0.0.1:{port}/wechat"
         await _drive(url, load, args.connections, args.warmup, None)
+        before = _cpu_seconds(result.pids)
         await _drive(url, load, args.connections, args.seconds, result)
+        after = _cpu_seconds(result.pids)
+        result.cpu_seconds = None if before is None or after is None else after - before
 
 
 def main() -> int:
@@ -242,14 +266,17 @@ def main() -> int:
         ports = [(free_port(), service), (free_port(), baseline)]
         if args.breakdown:
             ports.append((free_port(), channel))
-        for _ in range(args.processes):
-            children.append(context.Process(target=_run_service, args=(overrides, ports[0][0], False,
-                                                                        args.fresh_readings), daemon=True))
-            children.append(context.Process(target=_run_baseline, args=(ports[1][0],), daemon=True))
-            if args.breakdown:
-                children.append(context.Process(target=_run_service, args=(overrides, ports[2][0], True), daemon=True))
-        for child in children:
+        def spawn(result: Result, target, *child_args) -> None:
+            child = context.Process(target=target, args=child_args, daemon=True)
             child.start()
+            children.append(child)
+            result.pids.append(child.pid)
+
+        for _ in range(args.processes):
+            spawn(service, _run_service, overrides, ports[0][0], False, args.fresh_readings)
+            spawn(baseline, _run_baseline, ports[1][0])
+            if args.breakdown:
+                spawn(channel, _run_service, overrides, ports[2][0], True)
         credentials = Credentials(TOKEN, AES_KEY if args.safe else None, APP_ID)
         print(f"mode: {'safe (AES)' if args.safe else 'plain'}; PostgreSQL + Redis; {args.connections} connections; "
               f"{args.processes} server process(es) per side; service LOG_LEVEL={args.log_level}; "

@@ -33,8 +33,8 @@ def at_most(limit: int, respond: BotRespond) -> BotRespond:
     the holding reply and its answer follows, as any slow turn does."""
     gate = asyncio.Semaphore(limit)
 
-    async def limited(app: web.Application, incoming) -> object:
+    async def limited(app: web.Application, incoming, memory: str | None) -> object:
         async with gate:
-            return await respond(app, incoming)
+            return await respond(app, incoming, memory)
 
     return limited

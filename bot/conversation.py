@@ -1,19 +1,18 @@
 """A user's conversation with the bot: which flow and step they are in, what was collected, and
-the last lines said (for a handoff's transcript). Plain JSON in the state store with a TTL, so
-any server process can take the next message and an abandoned flow simply expires.
+the last lines said (for a handoff's transcript). It is what the dialogue keeps of a user between
+messages (`bot.messages`): plain JSON in the state store with a TTL, read and written by the
+webhook with the message (`parse`, `dump`), so any server process can take the next message and
+an abandoned flow simply expires.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from aiohttp import web
+import orjson
 
-from core import keys
 from core.identity import mask_personal_data
 
-KEY = "bot:conversation:{openid}"
-TTL = 30 * 60  # a flow left alone for half an hour is forgotten
 TRANSCRIPT_LINES = 20
 
 
@@ -42,16 +41,18 @@ class Conversation:
 FIELDS = frozenset(f.name for f in fields(Conversation))
 
 
-async def load(app: web.Application, openid: str) -> Conversation:
+def parse(stored: str | None) -> Conversation:
     """The stored conversation, or a new one. Fields a release no longer has are dropped (the
     binding was kept here before it moved out of the state store: `bot.turn.Bindings`)."""
-    stored = await app[keys.STATE].get_json(KEY.format(openid=openid))
-    if not isinstance(stored, dict):
+    try:
+        values = None if stored is None else orjson.loads(stored)
+    except orjson.JSONDecodeError:
+        values = None
+    if not isinstance(values, dict):
         return Conversation()
-    return Conversation(**{name: value for name, value in stored.items() if name in FIELDS})
+    return Conversation(**{name: value for name, value in values.items() if name in FIELDS})
 
 
-async def save(app: web.Application, openid: str, conversation: Conversation) -> None:
+def dump(conversation: Conversation) -> str:
     # Its fields as they are (no deep copy as dataclasses.asdict makes): they are only serialised.
-    await app[keys.STATE].set_json(KEY.format(openid=openid), {name: getattr(conversation, name) for name in FIELDS},
-                                   ttl=TTL)
+    return orjson.dumps({name: getattr(conversation, name) for name in FIELDS}).decode()

@@ -1,4 +1,4 @@
-"""What the bot says: `respond(app, incoming)` routes one message to a flow.
+"""What the bot says: `respond(app, incoming, memory)` routes one message to a flow.
 
 Order of precedence: "取消"/"退出" leaves any flow, else an open handoff; a user in a handoff
 keeps talking to people, except to answer a flow they started from the menu since; events
@@ -14,9 +14,9 @@ import logging
 
 from aiohttp import web
 
-from bot import conversation as store
+from bot import conversation as conversations
 from bot.flows import complaint, documents, guide, handoff, progress, rating, tickets_status
-from bot.messages import Incoming, Reply
+from bot.messages import Answer, Incoming, Reply
 from bot.texts import CANCELLED, HELP, NOT_UNDERSTOOD, UNSUPPORTED, WELCOME, choice, numbered
 from bot.turn import Turn
 from core import keys
@@ -43,18 +43,18 @@ INTENT_LABELS = {"guide": "办事指南", "progress_query": "查办件进度", "
                  "help": "看看能办什么", "greet": "打个招呼"}
 
 
-async def respond(app: web.Application, incoming: Incoming) -> Reply:
-    """The reply to one message; the conversation is saved only when the turn succeeds."""
-    turn = Turn(app, incoming, await store.load(app, incoming.openid))
+async def respond(app: web.Application, incoming: Incoming, memory: str | None) -> Answer:
+    """The reply to one message, and the conversation as it goes on (`memory`: as it stood). A
+    turn that fails keeps nothing: the conversation stays as it was."""
+    turn = Turn(app, incoming, conversations.parse(memory))
     turn.conversation.said("user", _as_kept(turn), turn.now.isoformat())
-    answer = await _route(turn)
-    reply = answer if isinstance(answer, Reply) else Reply(text=answer or "")
+    said = await _route(turn)
+    reply = said if isinstance(said, Reply) else Reply(text=said or "")
     if reply.transfer:  # what was said is in the handoff now (opened, or relayed to it)
         turn.conversation.transcript = []
     else:
         turn.conversation.said("bot", reply.text, turn.now.isoformat())
-    await store.save(app, incoming.openid, turn.conversation)
-    return reply
+    return Answer(reply, conversations.dump(turn.conversation))
 
 
 def _as_kept(turn: Turn) -> str:

@@ -1,7 +1,11 @@
-"""What the webhook and the dialogue exchange: one incoming message, one reply.
+"""What the webhook and the dialogue exchange: one incoming message and what the dialogue kept
+of its sender, one reply and what to keep now.
 
 The webhook (`bot.webhook`) verifies, decrypts, parses and de-duplicates; the dialogue
-(`bot.dialogue.respond`) decides what to say. Neither knows the other's insides.
+(`bot.dialogue.respond`) decides what to say. Neither knows the other's insides: what the
+dialogue keeps of a user between messages (its memory: which flow and step, what was collected)
+is a string to the webhook, which reads it with its claim on the message and writes it with the
+reply, so that a message costs two round trips to the state store, not four.
 """
 
 from __future__ import annotations
@@ -39,3 +43,16 @@ class Reply:
 
     text: str = ""
     transfer: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The dialogue's answer to one message: the reply, and what to keep of the user until their
+    next message (None: keep nothing new; what was kept stays until it expires)."""
+
+    reply: Reply
+    memory: str | None = None
+
+
+MEMORY_KEY = "bot:conversation:{openid}"  # the state-store key of what the dialogue keeps of a user
+MEMORY_TTL = 30 * 60  # kept this long after the user's last message: a flow left alone for half an hour is forgotten

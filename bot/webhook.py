@@ -10,7 +10,9 @@ Nonces are not refused when seen again: WeChat retries a message it got no answe
 seconds (up to three times, sometimes while the first request is still running) with the same
 timestamp and nonce. Retries are recognised by message instead (`Incoming.dedupe_key`): the first
 request claims the key in the state store and stores the rendered reply; a retry returns that
-reply byte for byte, or waits for it while the first is still running. In plain mode WeChat's
+reply byte for byte, or waits for it while the first is still running. The claim also reads what
+the dialogue keeps of the sender, and the reply is stored with what it keeps now (one round trip
+each: `bot.messages`). In plain mode WeChat's
 signature covers only the query string, never the body; safe mode is what authenticates the body.
 
 The reply always leaves within the budget: the dialogue runs as a task for at most
@@ -28,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
-from bot.messages import Incoming, Reply
+from bot.messages import MEMORY_KEY, MEMORY_TTL, Answer, Incoming, Reply
 from bot.signing import Credentials, NotConfigured, XmlForbidden, XmlInvalid, message_xml, parse_xml
 from core import keys, outbox
 from core.db import transaction
@@ -240,21 +242,28 @@ class Webhook:
 
     async def _answer(self, app: web.Application, incoming: Incoming, finish: Callable[[Reply], str],
                       started: float) -> str:
-        """The rendered reply: the stored one for a retry, else the dialogue's (or a holding one)."""
+        """The rendered reply: the stored one for a retry, else the dialogue's (or a holding one).
+        The claim on the message reads what the dialogue keeps of the user, and the reply is
+        stored for retries with what it keeps now: one round trip to the state store each."""
         state = app[keys.STATE]
         key = DEDUPE_KEY.format(account=incoming.account, key=incoming.dedupe_key)
-        try:
-            first = await _within(state.set_if_absent(key, PENDING, DEDUPE_TTL), started + BUDGET_SECONDS)
+        memory_key = MEMORY_KEY.format(openid=incoming.openid)
+        try:  # the store bounds each call (2 s), well within the budget at this point
+            first, memory = await state.claim(key, PENDING, DEDUPE_TTL, read=memory_key)
         except Exception:  # noqa: BLE001 - no dedupe, no dialogue: answer without side effects
             log.exception("dedupe claim failed", extra={"dedupe_key": incoming.dedupe_key})
             return finish(Reply(text=FAILURE_TEXT))
         if not first:
             return await self._reply_of_first(state, key, incoming, finish, started)
-        body = finish(await self._respond(app, incoming, started))
+        answer = await self._respond(app, incoming, memory, started)
+        body = finish(answer.reply)
+        kept = [] if answer.memory is None else [(memory_key, answer.memory, MEMORY_TTL)]
         try:
-            await _within(state.set(key, READY + body, DEDUPE_TTL), started + STORE_SECONDS)
-        except Exception:  # noqa: BLE001 - the reply still goes out; only retries miss it
+            await _within(state.set_many([(key, READY + body, DEDUPE_TTL), *kept]), started + STORE_SECONDS)
+        except Exception:  # noqa: BLE001 - see below
             log.exception("storing the reply for retries failed", extra={"dedupe_key": incoming.dedupe_key})
+            if kept:  # the conversation did not move on: the reply must not say it did
+                return finish(Reply(text=FAILURE_TEXT))
         return body
 
     async def _reply_of_first(self, state, key: str, incoming: Incoming, finish: Callable[[Reply], str],
@@ -277,12 +286,13 @@ class Webhook:
         log.warning("no stored reply for a retried message", extra={"dedupe_key": incoming.dedupe_key})
         return finish(Reply(text=HOLDING_TEXT))
 
-    async def _respond(self, app: web.Application, incoming: Incoming, started: float) -> Reply:
-        """The dialogue's reply within the budget; past it a holding reply, the answer following."""
+    async def _respond(self, app: web.Application, incoming: Incoming, memory: str | None,
+                       started: float) -> Answer:
+        """The dialogue's answer within the budget; past it a holding reply, the answer following."""
         respond = app.get(keys.BOT_RESPOND)
         if respond is None:
-            return Reply(text=UNAVAILABLE_TEXT)
-        task = asyncio.create_task(respond(app, incoming), name=f"bot-respond:{incoming.dedupe_key}")
+            return Answer(Reply(text=UNAVAILABLE_TEXT))
+        task = asyncio.create_task(respond(app, incoming, memory), name=f"bot-respond:{incoming.dedupe_key}")
         try:
             done, _ = await asyncio.wait({task}, timeout=max(0.0, started + BUDGET_SECONDS - time.monotonic()))
         except asyncio.CancelledError:  # the request was dropped: the answer still follows
@@ -291,13 +301,12 @@ class Webhook:
         if not done:
             log.warning("reply over budget: holding reply, answer follows", extra={"dedupe_key": incoming.dedupe_key})
             self._later(app, incoming, task)
-            return Reply(text=HOLDING_TEXT)
+            return Answer(Reply(text=HOLDING_TEXT))
         try:
-            reply = task.result()
+            return task.result()
         except Exception:  # noqa: BLE001 - WeChat gets a friendly text, never an error page
             log.exception("dialogue failed", extra={"dedupe_key": incoming.dedupe_key})
-            return Reply(text=FAILURE_TEXT)
-        return reply
+            return Answer(Reply(text=FAILURE_TEXT))
 
     def _later(self, app: web.Application, incoming: Incoming, task: asyncio.Task) -> None:
         job = asyncio.create_task(self._follow_up(app, incoming, task), name=f"bot-follow-up:{incoming.dedupe_key}")
@@ -305,14 +314,22 @@ class Webhook:
         job.add_done_callback(self._follow_ups.discard)
 
     async def _follow_up(self, app: web.Application, incoming: Incoming, task: asyncio.Task) -> None:
-        """Wait for the dialogue, then put its answer in the outbox as a customer-service message.
-        A transfer sends nothing more: the dialogue tells the user itself, in the transaction
-        that opens the handoff, and the agents answer by customer-service message."""
+        """Wait for the dialogue, keep what it keeps of the user, then put its answer in the outbox
+        as a customer-service message. A transfer sends nothing more: the dialogue tells the user
+        itself, in the transaction that opens the handoff, and the agents answer by
+        customer-service message."""
         try:
-            reply = await task
+            answer = await task
         except Exception:  # noqa: BLE001 - the user was promised an answer: send an apology
             log.exception("dialogue failed after the holding reply", extra={"dedupe_key": incoming.dedupe_key})
-            reply = Reply(text=FAILURE_TEXT)
+            answer = Answer(Reply(text=FAILURE_TEXT))
+        if answer.memory is not None:
+            try:
+                await app[keys.STATE].set(MEMORY_KEY.format(openid=incoming.openid), answer.memory, MEMORY_TTL)
+            except Exception:  # noqa: BLE001 - the conversation did not move on: say so instead
+                log.exception("storing the conversation failed", extra={"dedupe_key": incoming.dedupe_key})
+                answer = Answer(Reply(text=FAILURE_TEXT))
+        reply = answer.reply
         text = "" if reply.transfer else reply.text
         if not text:
             return

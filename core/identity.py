@@ -24,6 +24,9 @@ ID_NUMBER_PATTERN = re.compile(
 # Every shape the understanding reads as a phone (intents.entities.PHONE): +86 and separators too.
 PHONE_PATTERN = re.compile(rf"(?<!{_DIGIT})(?:[+＋]?[8８][6６]{_SEP}?)?([1１][3-9３-９]{_DIGIT}){_SEP}?"
                            rf"({_DIGIT}{{4}}){_SEP}?({_DIGIT}{{4}})(?!{_DIGIT})")
+# What both contain: a digit and ten more digits or separators, in a row. Most text (every log
+# line passes here) has none, and this is found or ruled out some fifty times faster.
+_NUMBER_RUN = re.compile(r"[0-9０-９][-－ 　0-9０-９]{10}")
 
 
 class InvalidIdentifier(ValueError):
@@ -73,5 +76,9 @@ def mask_name(name: str) -> str:
 
 def mask_personal_data(text: str) -> str:
     """Mask every 18-digit ID number and mobile number inside free text."""
+    return text if _NUMBER_RUN.search(text) is None else _mask_numbers(text)
+
+
+def _mask_numbers(text: str) -> str:
     text = ID_NUMBER_PATTERN.sub(lambda m: m.group(1) + "********" + m.group(3)[-4:], text)
     return PHONE_PATTERN.sub(lambda m: m.group(1) + "****" + m.group(3), text)

@@ -16,7 +16,7 @@ from core.state import StateStore
 if TYPE_CHECKING:  # these import core.keys themselves
     from core.calendar import WorkingCalendar
     from core.calendar_service import LiveCalendar  # noqa: F401 - named in an AppKey below
-    from bot.messages import Incoming, Reply  # noqa: F401 - named in BotRespond below
+    from bot.messages import Answer, Incoming  # noqa: F401 - named in BotRespond below
     from bot.turn import Bindings  # noqa: F401 - named in an AppKey below
     from core.wechat import WeChatApi  # noqa: F401 - named in an AppKey below
     from hotline.service import LiveSuggester  # noqa: F401 - named in an AppKey below
@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # these import core.keys themselves
     from knowledge_base.service import LiveKnowledgeBase  # noqa: F401 - named in an AppKey below
 
 CalendarHook = Callable[[AsyncSession, "WorkingCalendar", datetime], Awaitable[None]]  # (…, now)
-BotRespond = Callable[[web.Application, "Incoming"], Awaitable["Reply"]]
+# The dialogue: the message and what was kept of its sender (None when nothing) → its answer.
+BotRespond = Callable[[web.Application, "Incoming", str | None], Awaitable["Answer"]]
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)

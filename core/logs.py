@@ -20,6 +20,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 # WeChat's API takes its credentials in the query string, and HTTP libraries log request URLs at
 # DEBUG (urllib3: "GET /sns/jscode2session?appid=…&secret=…"): those values never reach a line.
 _URL_CREDENTIALS = re.compile(r"(?i)(secret|access_token|js_code)=[^&\s\"'\\]+")
+_CREDENTIAL_NAMES = ("secret=", "access_token=", "js_code=")
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged as a field.
 _RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -57,7 +58,9 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = "".join(traceback.format_exception(*record.exc_info))
         # Mask the finished line too: tracebacks and reprs can carry numbers the filter never saw.
         line = orjson.dumps(entry, default=str).decode()
-        return mask_personal_data(_URL_CREDENTIALS.sub(r"\1=***", line))
+        if any(name in line.lower() for name in _CREDENTIAL_NAMES):  # the pattern is slow; most lines have none
+            line = _URL_CREDENTIALS.sub(r"\1=***", line)
+        return mask_personal_data(line)
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:

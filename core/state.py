@@ -7,10 +7,12 @@ Values are strings (callers store JSON); TTLs are seconds.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import secrets
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import orjson
 import redis.asyncio as aioredis
@@ -39,6 +41,15 @@ class StateStore(ABC):
     @abstractmethod
     async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
         """Store only when the key is absent; True when this call stored it (a lock, a dedupe mark)."""
+
+    @abstractmethod
+    async def claim(self, key: str, value: str, ttl: float | None, read: str) -> tuple[bool, str | None]:
+        """set_if_absent(key, value, ttl) and get(read), in one step (one round trip to Redis):
+        whether this call stored `key`, and `read`'s value."""
+
+    @abstractmethod
+    async def set_many(self, items: Sequence[tuple[str, str, float | None]]) -> None:
+        """set(key, value, ttl) for each item, all in one step (one round trip to Redis)."""
 
     @abstractmethod
     async def add_event(self, key: str, at: float, window: float, limit: int) -> tuple[str, int] | None:
@@ -106,15 +117,42 @@ class RedisStateStore(StateStore):
         redis.call('PEXPIRE', KEYS[1], ARGV[5])
         return n + 1"""
 
+    # ARGV: the value to claim with, its TTL in ms ("" for none). Returns {1 when claimed else 0, KEYS[2]'s value}.
+    _CLAIM = """
+        local claimed
+        if ARGV[2] == '' then
+            claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+        else
+            claimed = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
+        end
+        return {claimed and 1 or 0, redis.call('GET', KEYS[2])}"""
+    # ARGV: value, TTL in ms ("" for none), for each key in turn.
+    _SET_MANY = """
+        for i, key in ipairs(KEYS) do
+            if ARGV[2 * i] == '' then
+                redis.call('SET', key, ARGV[2 * i - 1])
+            else
+                redis.call('SET', key, ARGV[2 * i - 1], 'PX', ARGV[2 * i])
+            end
+        end"""
+
     def __init__(self, url: str, *, timeout: float = 2.0):
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+        # Each call is bounded by `timeout` as a whole (`_call`), not by redis-py's socket_timeout,
+        # which wraps every send in a task of its own and costs about a quarter of a round trip's
+        # CPU. A call cancelled midway closes its connection (redis-py's own rule), so no reply is
+        # ever read as another command's.
+        self._timeout = timeout
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=timeout,
                                               decode_responses=True, health_check_interval=15)
         self._add_event = self._redis.register_script(self._ADD_EVENT)
+        self._claim = self._redis.register_script(self._CLAIM)
+        self._set_many = self._redis.register_script(self._SET_MANY)
 
     async def _call(self, coro):
         try:
-            return await coro
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            async with asyncio.timeout(self._timeout):
+                return await coro
+        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
             raise StateStoreUnavailable() from exc
 
     async def get(self, key: str) -> str | None:
@@ -125,6 +163,15 @@ class RedisStateStore(StateStore):
 
     async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
         return bool(await self._call(self._redis.set(key, value, px=_ms(ttl), nx=True)))
+
+    async def claim(self, key: str, value: str, ttl: float | None, read: str) -> tuple[bool, str | None]:
+        claimed, stored = await self._call(self._claim(keys=[key, read], args=[value, _ms(ttl) or ""]))
+        return claimed == 1, stored
+
+    async def set_many(self, items: Sequence[tuple[str, str, float | None]]) -> None:
+        if items:
+            await self._call(self._set_many(keys=[key for key, _, _ in items],
+                                            args=[arg for _, value, ttl in items for arg in (value, _ms(ttl) or "")]))
 
     async def add_event(self, key: str, at: float, window: float, limit: int) -> tuple[str, int] | None:
         event = _new_event(at, limit)
@@ -192,6 +239,19 @@ class MemoryStateStore(StateStore):
             return False
         self._put(key, value, ttl)
         return True
+
+    async def claim(self, key: str, value: str, ttl: float | None, read: str) -> tuple[bool, str | None]:
+        claimed = self._live(key) is None
+        if claimed:
+            self._put(key, value, ttl)
+        entry = self._live(read)
+        return claimed, None if entry is None else entry[0]
+
+    async def set_many(self, items: Sequence[tuple[str, str, float | None]]) -> None:
+        for _, _, ttl in items:
+            _ms(ttl)  # a bad TTL stores none of them, as in Redis
+        for key, value, ttl in items:
+            self._put(key, value, ttl)
 
     def _events(self, key: str, since: float) -> list[str]:
         """The key's events later than `since` (kept as one value: "instant:id instant:id …")."""

@@ -7,6 +7,8 @@ import itertools
 
 import pytest
 
+from bot.conversation import Conversation, dump, parse
+from bot.messages import MEMORY_KEY, MEMORY_TTL
 from bot.signing import Credentials, event_message, message_xml, text_message
 from core import keys
 from server import create_app
@@ -22,6 +24,15 @@ def new_msg_id() -> int:
     """A MsgId no other message of this run has: WeChat's retries repeat one, so the webhook
     answers each MsgId once."""
     return next(_msg_ids)
+
+
+async def stored_conversation(app, openid: str) -> Conversation:
+    """A user's conversation as the state store holds it now (what their next message will find)."""
+    return parse(await app[keys.STATE].get(MEMORY_KEY.format(openid=openid)))
+
+
+async def store_conversation(app, openid: str, conversation: Conversation) -> None:
+    await app[keys.STATE].set(MEMORY_KEY.format(openid=openid), dump(conversation), ttl=MEMORY_TTL)
 
 
 def webhook_app(make_settings, fake_wechat, clock, **overrides):

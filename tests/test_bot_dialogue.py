@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot import conversation
+from bot.conversation import Conversation
 from bot.flows.complaint import ANONYMITY, type_of
+from bot.messages import MEMORY_KEY
 from bot.texts import NEED_BINDING, agrees, choice
 from core.ratings import LEVELS
 from core import keys
@@ -16,7 +17,7 @@ from core.clock import SHANGHAI
 from core.db import transaction
 from hotline.models import Handoff, Ticket, TicketRating
 from personal_space.models import AccessRecord
-from tests.bot_helpers import User, bot  # noqa: F401 - bot is a fixture (plain and safe mode)
+from tests.bot_helpers import User, bot, store_conversation, stored_conversation  # noqa: F401 - bot is a fixture (plain and safe mode)
 from tests.personal_space_helpers import ALICE, BOB, bind, event_id, licence, login, signed, signer
 from tests.row_counts import count_rows, statements
 
@@ -192,7 +193,7 @@ async def test_secrets_and_personal_numbers_never_reach_the_transcript(user, bot
     await user.say("13912345678")
     await user.say("取消")
     await user.say("我的身份证号420106198001010016，电话139 1234 5678，备用１３７１２３４５６７８，想咨询社保")
-    kept = str((await conversation.load(bot.server.app, user.openid)).transcript)
+    kept = str((await stored_conversation(bot.server.app, user.openid)).transcript)
     assert await user.say("转人工") == "[transfer]"
     async with transaction(bot.server.app) as session:
         said = [line["text"] for line in (await session.scalar(select(Handoff))).transcript if line["from"] == "user"]
@@ -204,7 +205,7 @@ async def test_secrets_and_personal_numbers_never_reach_the_transcript(user, bot
 
 def test_the_transcript_masks_the_bots_lines_too():
     """A confirmation repeats what the user typed; the bot's line must not keep it whole."""
-    kept = conversation.Conversation()
+    kept = Conversation()
     kept.said("bot", "请确认：内容：占道经营，回电13912345678，身份证420106198001010016", "2026-11-23T10:00:00+08:00")
     assert kept.transcript[0]["text"] == "请确认：内容：占道经营，回电139****5678，身份证420106********0016"
 
@@ -365,13 +366,13 @@ async def test_the_state_store_never_holds_a_bound_users_id_number_or_phone(alic
     assert "证照" in await alice.say("我的证照")
     assert "地点" in await alice.say("我要投诉，小区楼下的烧烤店每天营业到凌晨两点，油烟噪音扰民")
     assert "138****" in await alice.say("滨江路88号")  # the binding was read: its phone is offered
-    stored = await bot.server.app[keys.STATE].get(conversation.KEY.format(openid=alice.openid))
+    stored = await bot.server.app[keys.STATE].get(MEMORY_KEY.format(openid=alice.openid))
     assert "complaint" in stored and ALICE["id_number"] not in stored and ALICE["phone"] not in stored
 
 
 async def test_a_conversation_stored_by_an_earlier_release_still_loads(user, bot):
     """Before the binding moved out of the state store, conversations carried it."""
-    await bot.server.app[keys.STATE].set_json(conversation.KEY.format(openid=user.openid), {
+    await bot.server.app[keys.STATE].set_json(MEMORY_KEY.format(openid=user.openid), {
         "flow": "complaint", "step": "content", "data": {"type": "投诉"}, "transcript": [], "handoff": False,
         "person": {}, "person_read_at": 0.0}, ttl=60)
     assert "地点" in await user.say("公交站台的顶棚破了好几个月，下雨天没法等车")
@@ -381,13 +382,13 @@ async def test_a_guide_updated_while_its_questions_were_being_answered_starts_af
     reply = await user.say("我要开饭店")
     assert "请回复序号" in reply or "？" in reply
     await user.say("1")  # the first answer: a new licence
-    stored = await conversation.load(bot.server.app, user.openid)
+    stored = await stored_conversation(bot.server.app, user.openid)
     assert stored.flow == "guide"
     stored.data["answers"] = {"licence": "has_scope", "entity": "company"}  # as an older guide's answers would be
-    await conversation.save(bot.server.app, user.openid, stored)
+    await store_conversation(bot.server.app, user.openid, stored)
     assert await user.say("1") == "这项办事指南刚刚更新，请重新告诉我您要办的事，我按新的指南为您定制清单。"
     stored.data["question"] = "no-longer-asked"
     stored.data["answers"] = {}
-    await conversation.save(bot.server.app, user.openid, stored)
+    await store_conversation(bot.server.app, user.openid, stored)
     assert "重新告诉我" in await user.say("1")
-    assert (await conversation.load(bot.server.app, user.openid)).flow is None
+    assert (await stored_conversation(bot.server.app, user.openid)).flow is None

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select, text
 
-from bot import conversation, webhook
+from bot import webhook
 from bot.chat import Chat
-from bot.messages import Incoming, Reply
+from bot.messages import Answer, Incoming, Reply
 from bot.signing import DEV_TOKEN, Credentials, event_message, message_xml, parse_xml, signature, webhook_token
 from core import keys, outbox
 from core.db import create_engine, transaction
@@ -23,7 +23,7 @@ from core.outbox import OutboxMessage
 from core.settings import load_settings
 from hotline.models import Handoff
 from tests.bot_helpers import (  # noqa: F401 - plain and safe are fixtures
-    ACCOUNT, TOKEN, WeChat, new_msg_id, plain, safe, webhook_app,
+    ACCOUNT, TOKEN, WeChat, new_msg_id, plain, safe, stored_conversation, webhook_app,
 )
 from tests.row_counts import count_rows, snapshot
 
@@ -88,7 +88,7 @@ async def test_without_a_dialogue_or_when_it_fails_the_user_gets_a_friendly_text
     _, reply = await none.exchange(none.text("你好"))
     assert reply["Content"] == webhook.UNAVAILABLE_TEXT
 
-    async def broken(app, incoming: Incoming) -> Reply:  # stands for any bug in a flow
+    async def broken(app, incoming: Incoming, memory: str | None) -> Answer:  # stands for any bug in a flow
         raise RuntimeError("flow bug")
 
     app = webhook_app(make_settings, fake_wechat, clock)
@@ -248,7 +248,7 @@ async def test_events_are_deduplicated_by_sender_and_create_time(plain):
     subscribe = event_message("openid-event", ACCOUNT, "subscribe", create_time=plain.now())
     first, again = await plain.exchange(subscribe), await plain.exchange(subscribe)
     assert first[0] == again[0] and "欢迎使用" in first[1]["Content"]
-    said = (await conversation.load(plain.app, "openid-event")).transcript
+    said = (await stored_conversation(plain.app, "openid-event")).transcript
     assert [line["text"] for line in said if line["from"] == "user"] == ["[subscribe]"]  # answered once
     plain.clock.advance(timedelta(seconds=1))
     later = await plain.exchange(event_message("openid-event", ACCOUNT, "subscribe", create_time=plain.now()))
@@ -309,6 +309,9 @@ async def test_a_slow_backend_gets_a_holding_reply_in_time_and_the_answer_by_cus
     message = fake_wechat.custom_messages[0]
     assert message["touser"] == "openid-slow" and "查询密码" in message["text"]["content"]
     assert await outbox.run_once(app) == 0  # once
+    # The conversation moved on with the late answer: the next message is taken as the password.
+    stored = await stored_conversation(app, "openid-slow")
+    assert (stored.flow, stored.step, stored.data["number"]) == ("progress", "password", "SX20261105000123")
 
 
 async def test_turns_past_the_concurrency_limit_wait_and_still_answer_within_the_budget(

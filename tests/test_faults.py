@@ -39,7 +39,7 @@ from core.wechat import TIMEOUT_SECONDS
 from hotline.escalation import run_scan
 from hotline.models import Supervision, Ticket, TicketEvent
 from server import create_app
-from tests.bot_helpers import TOKEN, WeChat
+from tests.bot_helpers import TOKEN, WeChat, stored_conversation
 from tests.hotline_helpers import at, call_on, desk, file_ticket, hotline_client, notices, records  # noqa: F401 - fixtures
 from tests.personal_space_helpers import ALICE, SECRETS, citizen, login, signer
 from tests.row_counts import table_counts
@@ -216,6 +216,40 @@ async def test_a_hung_redis_cannot_hold_the_wechat_reply_and_nothing_is_lost_whe
     assert (await service.get("/api/v1/me", headers=alice)).status == 200
     assert "138****8000" in await says(wechat, "滨江路88号")  # the complaint's next step: the contact
     assert await readiness(service) == (200, [])
+
+
+async def test_a_redis_that_hangs_after_the_claim_keeps_the_conversation_where_it_was_and_says_busy(
+        servers, service, wechat, database_url):
+    """The dialogue ran (the claim read the conversation before Redis hung), but what it keeps
+    could not be stored in time: the user is told the service is busy rather than asked a
+    question the conversation may not know it asked. (Whether the write lands when Redis answers
+    again is unknown to the service, as with any write that timed out; asking again works either way.)"""
+    _, redis = servers
+    locked, released = asyncio.Event(), asyncio.Event()
+
+    async def hold_applications() -> None:  # the dialogue's progress lookup waits on it
+        engine = create_engine(load_settings(database_url=database_url))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text("LOCK TABLE applications IN ACCESS EXCLUSIVE MODE"))
+                locked.set()
+                await released.wait()
+        finally:
+            await engine.dispose()
+
+    holder = asyncio.create_task(hold_applications())
+    await locked.wait()
+    asking = asyncio.create_task(says(wechat, "查询办件SX20261105000123"))
+    await asyncio.sleep(0.5)  # claimed, and waiting for the applications table
+    redis.pause()
+    try:
+        released.set()
+        await holder
+        assert await asking == webhook.FAILURE_TEXT  # within WeChat's 5 seconds
+    finally:
+        redis.resume()
+    assert "查询密码" in await says(wechat, "查询办件SX20261105000123")  # the same question, asked again
+    assert (await stored_conversation(service.server.app, "openid-faults")).step == "password"
 
 
 # ── 2. PostgreSQL stops and comes back ──

@@ -24,6 +24,7 @@ from core.calendar_overrides import CalendarOverrides
 from core.clock import SHANGHAI
 from core.db import transaction
 from core.errors import AppError
+from core import identity
 from core.identity import InvalidIdentifier, mask_id_number, mask_personal_data, validate_id_number, validate_uscc
 from hotline import catalogue, rules, tickets
 from hotline.models import Ticket, TicketEvent, TicketRating
@@ -95,6 +96,14 @@ def test_a_masked_id_or_phone_number_never_shows_in_full(number, phone, lower, w
     masked = mask_personal_data(f"{words[0]}{written}{words[1]}{phone}{words[2]}")
     assert written not in masked and number not in masked and phone not in masked
     assert masked == f"{words[0]}{written[:6]}********{written[-4:]}{words[1]}{phone[:3]}****{phone[-4:]}{words[2]}"
+
+
+@PURE
+@given(text=st.text(alphabet="0123456789０１３５８９-－ 　+＋Xxｘ甲号", max_size=40))
+def test_the_quick_look_for_numbers_never_changes_what_is_masked(text):
+    """mask_personal_data skips text with no run of eleven digits and separators: whatever the
+    text, its answer is the full masking's."""
+    assert mask_personal_data(text) == identity._mask_numbers(text)  # noqa: SLF001 - the slow path is the reference
 
 
 # --- the working-day calendar ------------------------------------------------------------------

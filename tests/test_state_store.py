@@ -93,6 +93,32 @@ class TestStateStoreContract:
         await store.set_json("session", {"step": "ask_location", "answers": {"类型": "投诉"}}, ttl=60)
         assert await store.get_json("session") == {"step": "ask_location", "answers": {"类型": "投诉"}}
 
+    async def test_claim_stores_only_when_absent_and_reads_another_key_with_it(self, store):
+        assert await store.claim("mark", "pending", 60, read="memory") == (True, None)
+        await store.set("memory", "记住的")
+        assert await store.claim("mark", "other", 60, read="memory") == (False, "记住的")
+        assert await store.get("mark") == "pending"
+        assert 0 < await store.ttl("mark") <= 60
+        assert await store.claim("forever", "x", None, read="mark") == (True, "pending")
+        assert await store.ttl("forever") is None
+
+    async def test_claim_reading_its_own_key_sees_the_value_it_stored(self, store):
+        assert await store.claim("self", "v", 60, read="self") == (True, "v")
+
+    async def test_set_many_stores_each_with_its_own_ttl(self, store):
+        await store.set("old", "x")
+        await store.set_many([("a", "甲", 0.15), ("b", "乙", None), ("old", "新", 60)])
+        assert (await store.get("a"), await store.get("b"), await store.get("old")) == ("甲", "乙", "新")
+        assert await store.ttl("b") is None and 0 < await store.ttl("old") <= 60
+        await asyncio.sleep(0.25)
+        assert await store.get("a") is None and await store.get("b") == "乙"
+        await store.set_many([])
+
+    async def test_set_many_with_a_bad_ttl_stores_none_of_them(self, store):
+        with pytest.raises(ValueError):
+            await store.set_many([("first", "1", 60), ("second", "2", 0)])
+        assert await store.get("first") is None
+
     async def test_ping(self, store):
         await store.ping()
 
@@ -107,6 +133,51 @@ async def test_unreachable_redis_raises_a_clear_error():
         await store.get("k")
     assert caught.value.code == "state_store_unavailable"
     await store.close()
+
+
+async def test_a_redis_that_stops_answering_is_given_up_on_within_the_timeout(redis_url):
+    """A server that takes the command and never replies (hung, or a network black hole): the
+    call ends as StateStoreUnavailable after the store's timeout, not never."""
+    silent: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        silent.append(writer)
+        while await reader.read(1024):
+            pass
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStateStore(f"redis://127.0.0.1:{port}/0", timeout=0.3)
+    try:
+        began = asyncio.get_running_loop().time()
+        with pytest.raises(StateStoreUnavailable):
+            await store.get("k")
+        assert asyncio.get_running_loop().time() - began < 1.5
+    finally:
+        await store.close()
+        for writer in silent:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_call_cut_short_leaves_no_reply_behind_for_the_next(redis_url):
+    """A command cancelled between sending and reading (the webhook's budget, a timeout) closes
+    its connection: the next command on the store never reads the old command's reply."""
+    store = RedisStateStore(redis_url)
+    try:
+        await store.set("cut:a", "A")
+        await store.set("cut:b", "B")
+        for _ in range(20):
+            task = asyncio.create_task(store.get("cut:a"))
+            await asyncio.sleep(0)  # sent, or about to be: cancel before the reply is read
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert await store.get("cut:b") == "B"
+    finally:
+        await store.delete("cut:a")
+        await store.delete("cut:b")
+        await store.close()
 
 
 async def test_memory_store_sweeps_expired_keys():
