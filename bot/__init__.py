@@ -2,8 +2,8 @@
 
 - `webhook`: `GET/POST /wechat` — signature, timestamp window, safe mode, safe XML, dedupe of
   WeChat's retries, and the 5-second budget (a slow answer follows by customer-service message);
-- `dialogue`: what to say — routes a message to a flow (`flows/`), with state per user in the
-  state store (`conversation`);
+- `dialogue`: what to say — routes a message to a flow (`flows/`), with what it keeps of each
+  user between messages (`conversation`) read and stored by the webhook (`messages`);
 - `chat`: a terminal chat with a running service through the real webhook.
 """
 

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -168,8 +169,39 @@ async def _within(awaitable: Awaitable, deadline: float):
         return await awaitable
 
 
+@dataclass
+class _Turn:
+    """One message being answered, in the order of its sender's messages in this process.
+
+    A message that comes in while an earlier one of the same user is still being answered was
+    claimed with the conversation as it stood, which the earlier one may yet move on: its
+    dialogue waits until the earlier turn's conversation is stored (`earlier` done), then reads
+    it again. `done` is this turn's, set once its own is stored (or will not be)."""
+
+    openid: str
+    earlier: asyncio.Future | None
+    done: asyncio.Future
+    deferred: bool = False  # handed to a follow-up, which ends it
+
+
+class _Turns:
+    def __init__(self) -> None:
+        self._latest: dict[str, asyncio.Future] = {}  # openid → its latest turn's `done`
+
+    def begin(self, openid: str) -> _Turn:
+        turn = _Turn(openid, self._latest.get(openid), asyncio.get_running_loop().create_future())
+        self._latest[openid] = turn.done
+        return turn
+
+    def end(self, turn: _Turn) -> None:
+        if not turn.done.done():
+            turn.done.set_result(None)
+        if self._latest.get(turn.openid) is turn.done:
+            del self._latest[turn.openid]
+
+
 class Webhook:
-    """The two handlers, the follow-ups still running, and the credentials they check with."""
+    """The two handlers, the turns and follow-ups still running, and the credentials they check with."""
 
     def __init__(self, app: web.Application):
         try:
@@ -178,6 +210,7 @@ class Webhook:
         except NotConfigured as exc:
             self.credentials, self.problem = None, str(exc)
         self._follow_ups: set[asyncio.Task] = set()
+        self._turns = _Turns()
 
     async def context(self, app: web.Application) -> AsyncIterator[None]:
         """cleanup_ctx: at shutdown, slow dialogues get SHUTDOWN_GRACE to finish, then are cancelled."""
@@ -255,16 +288,21 @@ class Webhook:
             return finish(Reply(text=FAILURE_TEXT))
         if not first:
             return await self._reply_of_first(state, key, incoming, finish, started)
-        answer = await self._respond(app, incoming, memory, started)
-        body = finish(answer.reply)
-        kept = [] if answer.memory is None else [(memory_key, answer.memory, MEMORY_TTL)]
+        turn = self._turns.begin(incoming.openid)
         try:
-            await _within(state.set_many([(key, READY + body, DEDUPE_TTL), *kept]), started + STORE_SECONDS)
-        except Exception:  # noqa: BLE001 - see below
-            log.exception("storing the reply for retries failed", extra={"dedupe_key": incoming.dedupe_key})
-            if kept:  # the conversation did not move on: the reply must not say it did
-                return finish(Reply(text=FAILURE_TEXT))
-        return body
+            answer = await self._respond(app, incoming, memory, started, turn)
+            body = finish(answer.reply)
+            kept = [] if answer.memory is None else [(memory_key, answer.memory, MEMORY_TTL)]
+            try:
+                await _within(state.set_many([(key, READY + body, DEDUPE_TTL), *kept]), started + STORE_SECONDS)
+            except Exception:  # noqa: BLE001 - see below
+                log.exception("storing the reply for retries failed", extra={"dedupe_key": incoming.dedupe_key})
+                if kept:  # the conversation may not have moved on: the reply must not take it that it did
+                    return finish(Reply(text=FAILURE_TEXT))
+            return body
+        finally:
+            if not turn.deferred:
+                self._turns.end(turn)
 
     async def _reply_of_first(self, state, key: str, incoming: Incoming, finish: Callable[[Reply], str],
                               started: float) -> str:
@@ -286,21 +324,28 @@ class Webhook:
         log.warning("no stored reply for a retried message", extra={"dedupe_key": incoming.dedupe_key})
         return finish(Reply(text=HOLDING_TEXT))
 
-    async def _respond(self, app: web.Application, incoming: Incoming, memory: str | None,
-                       started: float) -> Answer:
+    async def _respond(self, app: web.Application, incoming: Incoming, memory: str | None, started: float,
+                       turn: _Turn) -> Answer:
         """The dialogue's answer within the budget; past it a holding reply, the answer following."""
         respond = app.get(keys.BOT_RESPOND)
         if respond is None:
             return Answer(Reply(text=UNAVAILABLE_TEXT))
-        task = asyncio.create_task(respond(app, incoming, memory), name=f"bot-respond:{incoming.dedupe_key}")
+
+        async def in_order(memory: str | None) -> Answer:
+            if turn.earlier is not None:  # an earlier message of this user is still being answered
+                await asyncio.wait({turn.earlier})
+                memory = await app[keys.STATE].get(MEMORY_KEY.format(openid=incoming.openid))
+            return await respond(app, incoming, memory)
+
+        task = asyncio.create_task(in_order(memory), name=f"bot-respond:{incoming.dedupe_key}")
         try:
             done, _ = await asyncio.wait({task}, timeout=max(0.0, started + BUDGET_SECONDS - time.monotonic()))
         except asyncio.CancelledError:  # the request was dropped: the answer still follows
-            self._later(app, incoming, task)
+            self._later(app, incoming, task, turn)
             raise
         if not done:
             log.warning("reply over budget: holding reply, answer follows", extra={"dedupe_key": incoming.dedupe_key})
-            self._later(app, incoming, task)
+            self._later(app, incoming, task, turn)
             return Answer(Reply(text=HOLDING_TEXT))
         try:
             return task.result()
@@ -308,27 +353,22 @@ class Webhook:
             log.exception("dialogue failed", extra={"dedupe_key": incoming.dedupe_key})
             return Answer(Reply(text=FAILURE_TEXT))
 
-    def _later(self, app: web.Application, incoming: Incoming, task: asyncio.Task) -> None:
-        job = asyncio.create_task(self._follow_up(app, incoming, task), name=f"bot-follow-up:{incoming.dedupe_key}")
+    def _later(self, app: web.Application, incoming: Incoming, task: asyncio.Task, turn: _Turn) -> None:
+        turn.deferred = True
+        job = asyncio.create_task(self._follow_up(app, incoming, task, turn),
+                                  name=f"bot-follow-up:{incoming.dedupe_key}")
         self._follow_ups.add(job)
         job.add_done_callback(self._follow_ups.discard)
 
-    async def _follow_up(self, app: web.Application, incoming: Incoming, task: asyncio.Task) -> None:
+    async def _follow_up(self, app: web.Application, incoming: Incoming, task: asyncio.Task, turn: _Turn) -> None:
         """Wait for the dialogue, keep what it keeps of the user, then put its answer in the outbox
         as a customer-service message. A transfer sends nothing more: the dialogue tells the user
         itself, in the transaction that opens the handoff, and the agents answer by
         customer-service message."""
         try:
-            answer = await task
-        except Exception:  # noqa: BLE001 - the user was promised an answer: send an apology
-            log.exception("dialogue failed after the holding reply", extra={"dedupe_key": incoming.dedupe_key})
-            answer = Answer(Reply(text=FAILURE_TEXT))
-        if answer.memory is not None:
-            try:
-                await app[keys.STATE].set(MEMORY_KEY.format(openid=incoming.openid), answer.memory, MEMORY_TTL)
-            except Exception:  # noqa: BLE001 - the conversation did not move on: say so instead
-                log.exception("storing the conversation failed", extra={"dedupe_key": incoming.dedupe_key})
-                answer = Answer(Reply(text=FAILURE_TEXT))
+            answer = await self._finished(app, incoming, task)
+        finally:
+            self._turns.end(turn)
         reply = answer.reply
         text = "" if reply.transfer else reply.text
         if not text:
@@ -342,3 +382,20 @@ class Webhook:
             log.exception("could not queue the follow-up message", extra={"dedupe_key": incoming.dedupe_key})
             return
         log.info("follow-up queued", extra={"dedupe_key": incoming.dedupe_key})
+
+    @staticmethod
+    async def _finished(app: web.Application, incoming: Incoming, task: asyncio.Task) -> Answer:
+        """A late dialogue's answer, with what it keeps of the user stored; an apology instead
+        when it failed or that could not be stored."""
+        try:
+            answer = await task
+        except Exception:  # noqa: BLE001 - the user was promised an answer: send an apology
+            log.exception("dialogue failed after the holding reply", extra={"dedupe_key": incoming.dedupe_key})
+            return Answer(Reply(text=FAILURE_TEXT))
+        if answer.memory is not None:
+            try:
+                await app[keys.STATE].set(MEMORY_KEY.format(openid=incoming.openid), answer.memory, MEMORY_TTL)
+            except Exception:  # noqa: BLE001 - the conversation may not have moved on: an apology instead
+                log.exception("storing the conversation failed", extra={"dedupe_key": incoming.dedupe_key})
+                return Answer(Reply(text=FAILURE_TEXT))
+        return answer

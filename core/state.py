@@ -28,7 +28,8 @@ class StateStoreUnavailable(ServiceUnavailable):
 
 
 class StateStore(ABC):
-    """get/set with TTL, set-if-absent with TTL, a rolling window of events, delete."""
+    """get/set with TTL, set-if-absent with TTL (alone, or with a read of another key: `claim`),
+    several sets at once, a rolling window of events, delete."""
 
     @abstractmethod
     async def get(self, key: str) -> str | None:
@@ -241,6 +242,7 @@ class MemoryStateStore(StateStore):
         return True
 
     async def claim(self, key: str, value: str, ttl: float | None, read: str) -> tuple[bool, str | None]:
+        _ms(ttl)  # a bad TTL is refused whether or not the key is there, as in Redis
         claimed = self._live(key) is None
         if claimed:
             self._put(key, value, ttl)

@@ -314,6 +314,23 @@ async def test_a_slow_backend_gets_a_holding_reply_in_time_and_the_answer_by_cus
     assert (stored.flow, stored.step, stored.data["number"]) == ("progress", "password", "SX20261105000123")
 
 
+async def test_a_message_sent_while_the_previous_one_is_answered_is_read_in_the_conversation_that_one_leaves(
+        wechat, database_url):
+    """The second message was claimed (and the conversation read) while the first was still
+    looking up the application: it waits for the first's conversation, so "123456" is taken as
+    the query password the first asked for, not as a new request."""
+    locked = asyncio.Event()
+    holder = asyncio.create_task(_hold_lock(database_url, "applications", 1.5, locked))
+    await locked.wait()
+    lookup = asyncio.create_task(wechat.exchange(wechat.text("查询办件SX20261105000123", openid="openid-quick")))
+    await asyncio.sleep(0.5)  # the lookup is waiting for the table
+    _, password_reply = await wechat.exchange(wechat.text("123456", openid="openid-quick"))
+    _, lookup_reply = await lookup
+    await holder
+    assert "查询密码" in lookup_reply["Content"]
+    assert password_reply["Content"].startswith("办件编号或查询密码不正确，请重新输入查询密码")
+
+
 async def test_turns_past_the_concurrency_limit_wait_and_still_answer_within_the_budget(
         aiohttp_client, make_settings, fake_wechat, clock, database_url):
     """With one turn at a time, a greeting queued behind a turn stuck on the database gets the

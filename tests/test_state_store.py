@@ -104,6 +104,8 @@ class TestStateStoreContract:
 
     async def test_claim_reading_its_own_key_sees_the_value_it_stored(self, store):
         assert await store.claim("self", "v", 60, read="self") == (True, "v")
+        with pytest.raises(ValueError):  # a bad TTL, even on a key already there
+            await store.claim("self", "w", 0, read="self")
 
     async def test_set_many_stores_each_with_its_own_ttl(self, store):
         await store.set("old", "x")
